@@ -1,0 +1,116 @@
+//! The job: its configuration (what the API writes), its state (what the engine writes) and
+//! the validation of client input against SPEC §2.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+mod input;
+
+pub use input::ValidationError;
+
+/// Which trading stack a job belongs to. An instance serves exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Real,
+    Mock,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Real => "real",
+            Scope::Mock => "mock",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "real" => Some(Scope::Real),
+            "mock" => Some(Scope::Mock),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who schedules the next run (seed §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RescheduleMode {
+    /// The scheduler fires the job on its cron or interval.
+    Scheduler,
+    /// The worker reschedules itself through a delay queue after each run.
+    Queue,
+}
+
+impl RescheduleMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RescheduleMode::Scheduler => "scheduler",
+            RescheduleMode::Queue => "queue",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "scheduler" => Some(RescheduleMode::Scheduler),
+            "queue" => Some(RescheduleMode::Queue),
+            _ => None,
+        }
+    }
+}
+
+/// The configuration columns of a job: written by the API, read by the engine.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobConfig {
+    pub job_id: String,
+    pub scope: Scope,
+    pub reschedule_mode: RescheduleMode,
+    /// Empty when the job runs on `interval_seconds` alone.
+    pub cron_expr: String,
+    pub interval_seconds: Option<i64>,
+    pub queue: String,
+    pub enabled: bool,
+    pub max_parallel: i64,
+    pub default_params: Map<String, Value>,
+    pub timeout_sec: i64,
+    pub retry_limit: i64,
+    pub description: Option<String>,
+    pub telemetry_label: String,
+}
+
+/// The state columns of a job: written by the engine (and the store on insert), never by
+/// clients.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobState {
+    pub next_due_at: Option<DateTime<Utc>>,
+    pub last_run_at: Option<DateTime<Utc>>,
+    pub last_status: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A stored job as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Job {
+    #[serde(flatten)]
+    pub config: JobConfig,
+    #[serde(flatten)]
+    pub state: JobState,
+}
+
+/// `telemetry_label` when none is given: `buy-scanner` → `buy_scanner_job`.
+pub fn default_telemetry_label(job_id: &str) -> String {
+    format!("{}_job", job_id.replace('-', "_"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,239 @@
+//! The `jobs` table: entity and queries.
+
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{entity::prelude::*, ActiveValue::Set, QueryOrder, SqlErr};
+
+use super::{Store, StoreError};
+use crate::job::{Job, JobConfig, JobState, RescheduleMode, Scope};
+
+pub(crate) mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "jobs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub job_id: String,
+        pub scope: String,
+        pub reschedule_mode: String,
+        pub interval_seconds: Option<i32>,
+        pub cron_expr: String,
+        pub queue: String,
+        pub enabled: Option<bool>,
+        pub max_parallel: Option<i32>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub default_params: Option<String>,
+        pub timeout_sec: Option<i32>,
+        pub retry_limit: Option<i32>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub description: Option<String>,
+        pub telemetry_label: Option<String>,
+        pub next_due_at: Option<DateTime>,
+        pub last_run_at: Option<DateTime>,
+        pub last_status: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub last_error: Option<String>,
+        pub created_at: Option<DateTime>,
+        pub updated_at: Option<DateTime>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+use entity::{ActiveModel, Column, Entity as Jobs, Model};
+
+/// Timestamps are stored as UTC DATETIME with whole seconds on every backend.
+fn to_column(instant: DateTime<Utc>) -> NaiveDateTime {
+    instant.trunc_subsecs(0).naive_utc()
+}
+
+fn from_column(stored: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
+    stored.map(|naive| naive.and_utc())
+}
+
+/// The configuration columns of `config`, as an active model.
+fn config_columns(config: &JobConfig) -> ActiveModel {
+    ActiveModel {
+        job_id: Set(config.job_id.clone()),
+        scope: Set(config.scope.as_str().to_string()),
+        reschedule_mode: Set(config.reschedule_mode.as_str().to_string()),
+        interval_seconds: Set(config.interval_seconds.map(|s| s as i32)),
+        cron_expr: Set(config.cron_expr.clone()),
+        queue: Set(config.queue.clone()),
+        enabled: Set(Some(config.enabled)),
+        max_parallel: Set(Some(config.max_parallel as i32)),
+        default_params: Set(Some(
+            serde_json::Value::Object(config.default_params.clone()).to_string(),
+        )),
+        timeout_sec: Set(Some(config.timeout_sec as i32)),
+        retry_limit: Set(Some(config.retry_limit as i32)),
+        description: Set(config.description.clone()),
+        telemetry_label: Set(Some(config.telemetry_label.clone())),
+        ..Default::default()
+    }
+}
+
+impl TryFrom<Model> for Job {
+    type Error = StoreError;
+
+    fn try_from(row: Model) -> Result<Job, StoreError> {
+        let corrupt = |reason: String| StoreError::CorruptRow {
+            job_id: row.job_id.clone(),
+            reason,
+        };
+        let scope =
+            Scope::parse(&row.scope).ok_or_else(|| corrupt(format!("scope '{}'", row.scope)))?;
+        let reschedule_mode = RescheduleMode::parse(&row.reschedule_mode)
+            .ok_or_else(|| corrupt(format!("reschedule_mode '{}'", row.reschedule_mode)))?;
+        let default_params = match row.default_params.as_deref() {
+            None | Some("") => serde_json::Map::new(),
+            Some(text) => match serde_json::from_str(text) {
+                Ok(serde_json::Value::Object(params)) => params,
+                _ => return Err(corrupt("default_params is not a JSON object".into())),
+            },
+        };
+        let telemetry_label = row
+            .telemetry_label
+            .clone()
+            .filter(|label| !label.is_empty())
+            .unwrap_or_else(|| crate::job::default_telemetry_label(&row.job_id));
+        Ok(Job {
+            config: JobConfig {
+                scope,
+                reschedule_mode,
+                cron_expr: row.cron_expr.trim().to_string(),
+                interval_seconds: row.interval_seconds.map(i64::from),
+                queue: row.queue.clone(),
+                enabled: row.enabled.unwrap_or(true),
+                max_parallel: row.max_parallel.map_or(1, i64::from),
+                default_params,
+                timeout_sec: row.timeout_sec.map_or(120, i64::from),
+                retry_limit: row.retry_limit.map_or(3, i64::from),
+                description: row.description.clone(),
+                telemetry_label,
+                job_id: row.job_id.clone(),
+            },
+            state: JobState {
+                next_due_at: from_column(row.next_due_at),
+                last_run_at: from_column(row.last_run_at),
+                last_status: row.last_status,
+                last_error: row.last_error,
+                created_at: from_column(row.created_at),
+                updated_at: from_column(row.updated_at),
+            },
+        })
+    }
+}
+
+impl Store {
+    /// Every job of `scope`, ordered by job_id. Rows that cannot be read as jobs are logged
+    /// and left out rather than failing the whole list.
+    pub async fn list_jobs(&self, scope: Scope) -> Result<Vec<Job>, StoreError> {
+        let rows = Jobs::find()
+            .filter(Column::Scope.eq(scope.as_str()))
+            .order_by_asc(Column::JobId)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| match Job::try_from(row) {
+                Ok(job) => Some(job),
+                Err(error) => {
+                    tracing::warn!(%error, "skipping unreadable job row");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// One job of `scope`; `None` when it does not exist or belongs to another scope.
+    pub async fn get_job(&self, scope: Scope, job_id: &str) -> Result<Option<Job>, StoreError> {
+        Jobs::find_by_id(job_id.to_string())
+            .filter(Column::Scope.eq(scope.as_str()))
+            .one(&self.db)
+            .await?
+            .map(Job::try_from)
+            .transpose()
+    }
+
+    /// Inserts a new job; [`StoreError::Duplicate`] when its job_id is taken.
+    pub async fn insert_job(
+        &self,
+        config: &JobConfig,
+        now: DateTime<Utc>,
+    ) -> Result<Job, StoreError> {
+        let mut row = config_columns(config);
+        row.created_at = Set(Some(to_column(now)));
+        row.updated_at = Set(Some(to_column(now)));
+        match Jobs::insert(row).exec_without_returning(&self.db).await {
+            Ok(_) => {}
+            Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                return Err(StoreError::Duplicate(config.job_id.clone()))
+            }
+            Err(error) => return Err(error.into()),
+        }
+        self.get_job(config.scope, &config.job_id)
+            .await?
+            .ok_or_else(|| StoreError::CorruptRow {
+                job_id: config.job_id.clone(),
+                reason: "not found right after insert".into(),
+            })
+    }
+
+    /// Rewrites the configuration columns of an existing job (never its state columns);
+    /// `None` when it does not exist.
+    pub async fn update_job_config(
+        &self,
+        config: &JobConfig,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Job>, StoreError> {
+        let mut row = config_columns(config);
+        row.job_id = sea_orm::ActiveValue::NotSet;
+        row.updated_at = Set(Some(to_column(now)));
+        let result = Jobs::update_many()
+            .set(row)
+            .filter(Column::JobId.eq(config.job_id.as_str()))
+            .filter(Column::Scope.eq(config.scope.as_str()))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.get_job(config.scope, &config.job_id).await
+    }
+
+    /// Deletes a job of `scope`; whether it existed.
+    pub async fn delete_job(&self, scope: Scope, job_id: &str) -> Result<bool, StoreError> {
+        let result = Jobs::delete_many()
+            .filter(Column::JobId.eq(job_id))
+            .filter(Column::Scope.eq(scope.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Sets `enabled` alone (pause and resume).
+    pub async fn set_enabled(
+        &self,
+        scope: Scope,
+        job_id: &str,
+        enabled: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Job>, StoreError> {
+        let result = Jobs::update_many()
+            .col_expr(Column::Enabled, Expr::value(enabled))
+            .col_expr(Column::UpdatedAt, Expr::value(to_column(now)))
+            .filter(Column::JobId.eq(job_id))
+            .filter(Column::Scope.eq(scope.as_str()))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.get_job(scope, job_id).await
+    }
+}

@@ -1,0 +1,16 @@
+//! Schema migrations of jennie-scheduler. Migrations never import entities, so an old migration
+//! never changes when the entities do.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_create_jobs_table;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_create_jobs_table::Migration)]
+    }
+}

@@ -1,0 +1,99 @@
+//! The API's one error type: every failure becomes a JSON body
+//! `{"error": code, "message": text, "field": name-or-null}` with a fitting status.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use actors::{StoreError, ValidationError};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A field or body that breaks a rule of SPEC §2.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    #[error("the request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("job '{0}' not found")]
+    JobNotFound(String),
+    #[error("no such endpoint: {0}")]
+    NoRoute(String),
+    #[error("method {0} is not allowed here")]
+    MethodNotAllowed(String),
+    #[error("a job with job_id '{0}' already exists")]
+    JobExists(String),
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    /// The database is unreachable or failed; nothing was changed.
+    #[error("the database is unavailable, nothing was changed: {0}")]
+    Database(StoreError),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Duplicate(job_id) => ApiError::JobExists(job_id),
+            other => ApiError::Database(other),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: String,
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    fn code(&self) -> &str {
+        match self {
+            ApiError::Validation(error) => error.error,
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::JobNotFound(_) | ApiError::NoRoute(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::JobExists(_) => "job_exists",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Database(_) => "database_unavailable",
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            ApiError::Validation(error) => error.field.as_deref(),
+            ApiError::JobExists(_) => Some("job_id"),
+            _ => None,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) | ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::JobNotFound(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::JobExists(_) => StatusCode::CONFLICT,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Database(cause) = self {
+            tracing::error!(error = %cause, "database call failed");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Unauthorized) {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(ErrorBody {
+            error: self.code(),
+            message: self.to_string(),
+            field: self.field(),
+        })
+    }
+}

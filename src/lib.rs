@@ -1,0 +1,9 @@
+//! jennie-scheduler: the service binary's library (configuration, HTTP API, telemetry,
+//! start-up wiring, CLI). The engine lives in the `actors` crate.
+
+pub mod cli;
+pub mod configuration;
+pub mod error;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,79 @@
+//! `/jobs` and `/jobs/{job_id}`: list, create, read, edit and delete job definitions.
+
+use actix_web::{web, HttpResponse};
+use actors::JobConfig;
+use chrono::Utc;
+
+use super::body::required_json_body;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+#[tracing::instrument(skip_all)]
+pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let jobs = state.store.list_jobs(state.scope).await?;
+    Ok(HttpResponse::Ok().json(jobs))
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn create(
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = required_json_body(payload).await?;
+    let config = JobConfig::from_create_body(&body, state.scope)?;
+    let job = state.store.insert_job(&config, Utc::now()).await?;
+    tracing::info!(job_id = %job.config.job_id, scope = %state.scope, "job created");
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/jobs/{}", job.config.job_id)))
+        .json(job))
+}
+
+#[tracing::instrument(skip_all, fields(job_id = %path))]
+pub async fn get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let job_id = path.into_inner();
+    let job = state
+        .store
+        .get_job(state.scope, &job_id)
+        .await?
+        .ok_or(ApiError::JobNotFound(job_id))?;
+    Ok(HttpResponse::Ok().json(job))
+}
+
+#[tracing::instrument(skip_all, fields(job_id = %path))]
+pub async fn update(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let job_id = path.into_inner();
+    let body = required_json_body(payload).await?;
+    let existing = state
+        .store
+        .get_job(state.scope, &job_id)
+        .await?
+        .ok_or_else(|| ApiError::JobNotFound(job_id.clone()))?;
+    let config = existing.config.with_update_body(&body)?;
+    let job = state
+        .store
+        .update_job_config(&config, Utc::now())
+        .await?
+        .ok_or(ApiError::JobNotFound(job_id))?;
+    tracing::info!(job_id = %job.config.job_id, scope = %state.scope, "job updated");
+    Ok(HttpResponse::Ok().json(job))
+}
+
+#[tracing::instrument(skip_all, fields(job_id = %path))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let job_id = path.into_inner();
+    if !state.store.delete_job(state.scope, &job_id).await? {
+        return Err(ApiError::JobNotFound(job_id));
+    }
+    tracing::info!(job_id = %job_id, scope = %state.scope, "job deleted");
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,44 @@
+//! HTTP routes: one file per resource.
+
+mod auth;
+mod body;
+mod health;
+mod jobs;
+
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+
+use crate::error::ApiError;
+
+pub use auth::ApiToken;
+
+/// Mounts every route on an actix-web app.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health::health))
+        .route("/ready", web::get().to(health::ready))
+        .service(
+            web::scope("/jobs")
+                .wrap(actix_web::middleware::from_fn(auth::require_token))
+                .service(
+                    web::resource("")
+                        .route(web::get().to(jobs::list))
+                        .route(web::post().to(jobs::create))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/{job_id}")
+                        .route(web::get().to(jobs::get))
+                        .route(web::put().to(jobs::update))
+                        .route(web::delete().to(jobs::delete))
+                        .default_service(web::to(method_not_allowed)),
+                ),
+        )
+        .default_service(web::to(no_route));
+}
+
+async fn no_route(request: HttpRequest) -> HttpResponse {
+    ApiError::NoRoute(request.path().chars().take(200).collect()).error_response()
+}
+
+async fn method_not_allowed(request: HttpRequest) -> HttpResponse {
+    ApiError::MethodNotAllowed(request.method().to_string()).error_response()
+}

@@ -1,0 +1,72 @@
+//! Building and running the application: database, migrations, HTTP server.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use actors::{Scope, Store};
+use anyhow::Context;
+
+use crate::configuration::Settings;
+use crate::routes::{self, ApiToken};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub store: Store,
+    pub scope: Scope,
+}
+
+/// A built, not yet running, service: its listener is bound, so `port()` is known.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Connects to and migrates the database, then binds the HTTP listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let store = Store::connect(&settings.database)
+            .await
+            .with_context(|| format!("connecting to {}", settings.database))?;
+        store.migrate_up().await.context("running migrations")?;
+        let listener = TcpListener::bind(settings.http_addr)
+            .with_context(|| format!("binding {}", settings.http_addr))?;
+        let port = listener.local_addr()?.port();
+        tracing::info!(
+            scope = %settings.scope,
+            address = %listener.local_addr()?,
+            database = %settings.database,
+            "jennie-scheduler listening"
+        );
+        let state = web::Data::new(AppState {
+            store,
+            scope: settings.scope,
+        });
+        let token = web::Data::new(ApiToken(settings.api_token.clone()));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(token.clone())
+                .configure(routes::configure)
+        })
+        .workers(settings.http_workers)
+        .listen(listener)?
+        .run();
+        Ok(Application { port, server })
+    }
+
+    /// The port the HTTP listener is bound to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that stops the server.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the process is told to stop (SIGINT / SIGTERM).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,229 @@
+//! `spawn_app`: a real service on port 0 with a fresh database of its own, SQLite or MariaDB.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use actors::{DatabaseTarget, Scope};
+use jennie_scheduler::configuration::{LogFormat, Settings};
+use jennie_scheduler::startup::Application;
+use reqwest::{Method, StatusCode};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::Value;
+
+/// The MariaDB server the tests use; each test gets its own database on it.
+fn mariadb_server_url() -> String {
+    std::env::var("TEST_MARIADB_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_string())
+}
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    MariaDb,
+}
+
+/// A database that lives as long as the test: a temporary SQLite file, or a uniquely named
+/// MariaDB database that is dropped when the test ends.
+pub struct TestDatabase {
+    pub target: DatabaseTarget,
+    _dir: Option<tempfile::TempDir>,
+    mariadb_name: Option<String>,
+}
+
+impl TestDatabase {
+    pub async fn new(backend: Backend) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let path: PathBuf = dir.path().join("nested/dir/scheduler.db");
+                TestDatabase {
+                    target: DatabaseTarget::Sqlite { path },
+                    _dir: Some(dir),
+                    mariadb_name: None,
+                }
+            }
+            Backend::MariaDb => {
+                let server = mariadb_server_url();
+                let name = format!("jennie_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(server.as_str()).await.unwrap_or_else(|error| {
+                    panic!(
+                        "MariaDB is not reachable at {server} ({error}). Start it \
+                         (start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd) \
+                         or set TEST_MARIADB_URL."
+                    )
+                });
+                admin
+                    .execute_unprepared(&format!(
+                        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                    ))
+                    .await
+                    .expect("create the test database");
+                TestDatabase {
+                    target: DatabaseTarget::MariaDb {
+                        url: format!("{server}/{name}"),
+                    },
+                    _dir: None,
+                    mariadb_name: Some(name),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.mariadb_name.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime; do the async clean-up on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                if let Ok(admin) = Database::connect(mariadb_server_url().as_str()).await {
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS `{name}`"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Settings for a test instance: port 0, loopback, one HTTP worker.
+pub fn test_settings(scope: Scope, database: &TestDatabase) -> Settings {
+    let mut settings = Settings::defaults(scope);
+    settings.database = database.target.clone();
+    settings.http_addr = "127.0.0.1:0".parse().expect("address");
+    settings.http_workers = 1;
+    settings.log_format = LogFormat::Text;
+    settings
+}
+
+/// A running service and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub token: Option<String>,
+    handle: ServerHandle,
+    // Keeps the database alive as long as the app; shared with a restarted app.
+    pub database: Arc<TestDatabase>,
+}
+
+fn init_test_logging() {
+    if std::env::var("TEST_LOG").is_ok() {
+        jennie_scheduler::telemetry::init(LogFormat::Text);
+    }
+}
+
+/// Starts a service of `scope` on a fresh database of `backend`.
+pub async fn spawn_app(scope: Scope, backend: Backend) -> TestApp {
+    let database = Arc::new(TestDatabase::new(backend).await);
+    spawn_app_with(test_settings(scope, &database), database).await
+}
+
+/// Starts a service with the given settings on `database` (which the settings must name).
+pub async fn spawn_app_with(settings: Settings, database: Arc<TestDatabase>) -> TestApp {
+    init_test_logging();
+    let token = settings.api_token.clone();
+    let application = Application::build(settings)
+        .await
+        .expect("the service builds");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    let handle = application.handle();
+    actix_web::rt::spawn(application.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        token,
+        handle,
+        database,
+    }
+}
+
+/// A response with its status and its JSON body (Null when empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl TestApp {
+    /// Sends a request with an optional raw body; adds the bearer token when the app has one.
+    pub async fn send(&self, method: Method, path: &str, body: Option<&str>) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.address, path))
+            .header("Content-Type", "application/json");
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.body(body.to_string());
+        }
+        let response = request.send().await.expect("the service answers");
+        let status = response.status();
+        let text = response.text().await.expect("a body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, body }
+    }
+
+    pub async fn post_job(&self, body: &Value) -> Reply {
+        self.send(Method::POST, "/jobs", Some(&body.to_string()))
+            .await
+    }
+
+    pub async fn get_job(&self, job_id: &str) -> Reply {
+        self.send(Method::GET, &format!("/jobs/{job_id}"), None)
+            .await
+    }
+
+    pub async fn put_job(&self, job_id: &str, body: &Value) -> Reply {
+        self.send(
+            Method::PUT,
+            &format!("/jobs/{job_id}"),
+            Some(&body.to_string()),
+        )
+        .await
+    }
+
+    pub async fn delete_job(&self, job_id: &str) -> Reply {
+        self.send(Method::DELETE, &format!("/jobs/{job_id}"), None)
+            .await
+    }
+
+    pub async fn list_jobs(&self) -> Vec<Value> {
+        let reply = self.send(Method::GET, "/jobs", None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        reply.body.as_array().expect("a JSON array").clone()
+    }
+
+    /// Stops the server and waits until it has stopped.
+    pub async fn stop(self) -> Arc<TestDatabase> {
+        self.handle.stop(true).await;
+        self.database
+    }
+}
+
+/// Runs an async test body once per backend, as two tests.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+
+            #[actix_web::test]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+
+            #[actix_web::test]
+            async fn mariadb() {
+                super::$name($crate::helpers::Backend::MariaDb).await
+            }
+        }
+    };
+}

@@ -1,0 +1,9 @@
+//! Integration tests: each starts the real service on port 0 with a database of its own.
+
+mod access;
+mod bad_inputs;
+mod health;
+mod helpers;
+mod jobs;
+mod restart;
+mod seed_examples;
