@@ -25,9 +25,21 @@ pub enum ApiError {
     JobExists(String),
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    #[error("{in_flight} run(s) in flight and max_parallel is {max_parallel}; add ?force=true to run anyway")]
+    MaxParallelReached { in_flight: usize, max_parallel: i64 },
+    #[error("run {0} is not a run of this job")]
+    RunNotFound(String),
+    #[error("the scheduling engine did not answer: {0}")]
+    EngineUnavailable(String),
     /// The database is unreachable or failed; nothing was changed.
     #[error("the database is unavailable, nothing was changed: {0}")]
     Database(StoreError),
+}
+
+impl From<actix::MailboxError> for ApiError {
+    fn from(error: actix::MailboxError) -> Self {
+        ApiError::EngineUnavailable(error.to_string())
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -56,6 +68,9 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::JobExists(_) => "job_exists",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::MaxParallelReached { .. } => "max_parallel_reached",
+            ApiError::RunNotFound(_) => "run_not_found",
+            ApiError::EngineUnavailable(_) => "engine_unavailable",
             ApiError::Database(_) => "database_unavailable",
         }
     }
@@ -64,6 +79,7 @@ impl ApiError {
         match self {
             ApiError::Validation(error) => error.field.as_deref(),
             ApiError::JobExists(_) => Some("job_id"),
+            ApiError::RunNotFound(_) => Some("run_id"),
             _ => None,
         }
     }
@@ -76,9 +92,12 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::JobNotFound(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::JobExists(_) => StatusCode::CONFLICT,
+            ApiError::JobExists(_) | ApiError::MaxParallelReached { .. } => StatusCode::CONFLICT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RunNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Database(_) | ApiError::EngineUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 

@@ -4,6 +4,7 @@ use std::net::TcpListener;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
+use actors::engine::{Engine, EngineSettings};
 use actors::{Scope, Store};
 use anyhow::Context;
 
@@ -14,6 +15,7 @@ use crate::routes::{self, ApiToken};
 pub struct AppState {
     pub store: Store,
     pub scope: Scope,
+    pub engine: Engine,
 }
 
 /// A built, not yet running, service: its listener is bound, so `port()` is known.
@@ -29,6 +31,9 @@ impl Application {
             .await
             .with_context(|| format!("connecting to {}", settings.database))?;
         store.migrate_up().await.context("running migrations")?;
+        let engine = Engine::start(engine_settings(&settings), store.clone())
+            .await
+            .context("loading jobs for the engine")?;
         let listener = TcpListener::bind(settings.http_addr)
             .with_context(|| format!("binding {}", settings.http_addr))?;
         let port = listener.local_addr()?.port();
@@ -41,6 +46,7 @@ impl Application {
         let state = web::Data::new(AppState {
             store,
             scope: settings.scope,
+            engine,
         });
         let token = web::Data::new(ApiToken(settings.api_token.clone()));
         let server = HttpServer::new(move || {
@@ -68,5 +74,16 @@ impl Application {
     /// Serves until the process is told to stop (SIGINT / SIGTERM).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+fn engine_settings(settings: &Settings) -> EngineSettings {
+    EngineSettings {
+        scope: settings.scope,
+        timezone: settings.timezone,
+        tick: std::time::Duration::from_secs(settings.tick_seconds),
+        misfire_grace: chrono::Duration::seconds(settings.misfire_grace_seconds as i64),
+        rabbitmq_url: settings.rabbitmq_url.clone(),
+        history_limit: settings.run_history_limit,
     }
 }

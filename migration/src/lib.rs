@@ -4,6 +4,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_jobs_table;
+mod m20261128_000002_create_job_runs_table;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -11,6 +12,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_create_jobs_table::Migration)]
+        vec![
+            Box::new(m20261128_000001_create_jobs_table::Migration),
+            Box::new(m20261128_000002_create_job_runs_table::Migration),
+        ]
     }
 }

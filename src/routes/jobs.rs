@@ -1,6 +1,7 @@
 //! `/jobs` and `/jobs/{job_id}`: list, create, read, edit and delete job definitions.
 
 use actix_web::{web, HttpResponse};
+use actors::engine::{Remove, Upsert};
 use actors::JobConfig;
 use chrono::Utc;
 
@@ -21,7 +22,8 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let body = required_json_body(payload).await?;
     let config = JobConfig::from_create_body(&body, state.scope)?;
-    let job = state.store.insert_job(&config, Utc::now()).await?;
+    let mut job = state.store.insert_job(&config, Utc::now()).await?;
+    job.state.next_due_at = state.engine.supervisor.send(Upsert(job.clone())).await?;
     tracing::info!(job_id = %job.config.job_id, scope = %state.scope, "job created");
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/jobs/{}", job.config.job_id)))
@@ -56,11 +58,12 @@ pub async fn update(
         .await?
         .ok_or_else(|| ApiError::JobNotFound(job_id.clone()))?;
     let config = existing.config.with_update_body(&body)?;
-    let job = state
+    let mut job = state
         .store
         .update_job_config(&config, Utc::now())
         .await?
         .ok_or(ApiError::JobNotFound(job_id))?;
+    job.state.next_due_at = state.engine.supervisor.send(Upsert(job.clone())).await?;
     tracing::info!(job_id = %job.config.job_id, scope = %state.scope, "job updated");
     Ok(HttpResponse::Ok().json(job))
 }
@@ -71,6 +74,11 @@ pub async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let job_id = path.into_inner();
+    if state.store.get_job(state.scope, &job_id).await?.is_none() {
+        return Err(ApiError::JobNotFound(job_id));
+    }
+    // Stop the schedule first, then delete the row (and its run history).
+    state.engine.supervisor.send(Remove(job_id.clone())).await?;
     if !state.store.delete_job(state.scope, &job_id).await? {
         return Err(ApiError::JobNotFound(job_id));
     }

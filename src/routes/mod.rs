@@ -2,6 +2,7 @@
 
 mod auth;
 mod body;
+mod control;
 mod health;
 mod jobs;
 
@@ -30,9 +31,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::put().to(jobs::update))
                         .route(web::delete().to(jobs::delete))
                         .default_service(web::to(method_not_allowed)),
+                )
+                .service(post_only("/{job_id}/run-now", control::run_now))
+                .service(post_only("/{job_id}/pause", control::pause))
+                .service(post_only("/{job_id}/resume", control::resume))
+                .service(post_only("/{job_id}/last-run", control::last_run))
+                .service(
+                    web::resource("/{job_id}/runs")
+                        .route(web::get().to(control::runs))
+                        .default_service(web::to(method_not_allowed)),
                 ),
         )
         .default_service(web::to(no_route));
+}
+
+fn post_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::post().to(handler))
+        .default_service(web::to(method_not_allowed))
 }
 
 async fn no_route(request: HttpRequest) -> HttpResponse {

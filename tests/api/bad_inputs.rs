@@ -339,7 +339,15 @@ async fn bad_inputs_get_4xx_and_change_nothing(backend: Backend) {
         .post_job(&json!({"job_id": "existing", "queue": "real.jobs.existing", "cron_expr": "0 8 * * 1-5"}))
         .await;
     assert_eq!(existing.status, StatusCode::CREATED);
-    let before = app.list_jobs().await;
+    // The engine stores next_due_at just after the create; wait for it before the snapshot.
+    let mut before = app.list_jobs().await;
+    for _ in 0..50 {
+        if !before[0]["next_due_at"].is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        before = app.list_jobs().await;
+    }
     let cases = cases();
     assert!(cases.len() >= 30);
 

@@ -136,13 +136,15 @@ pub async fn spawn_app_with(settings: Settings, database: Arc<TestDatabase>) -> 
     let address = format!("http://127.0.0.1:{}", application.port());
     let handle = application.handle();
     actix_web::rt::spawn(application.run_until_stopped());
-    TestApp {
+    let app = TestApp {
         address,
         client: reqwest::Client::new(),
         token,
         handle,
         database,
-    }
+    };
+    app.wait_until_ready().await;
+    app
 }
 
 /// A response with its status and its JSON body (Null when empty or not JSON).
@@ -200,6 +202,23 @@ impl TestApp {
         let reply = self.send(Method::GET, "/jobs", None).await;
         assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
         reply.body.as_array().expect("a JSON array").clone()
+    }
+
+    /// Waits (up to 15 s) until `/ready` says the database and RabbitMQ are up.
+    pub async fn wait_until_ready(&self) {
+        let mut last = None;
+        for _ in 0..150 {
+            let reply = self.send(Method::GET, "/ready", None).await;
+            if reply.status == StatusCode::OK {
+                return;
+            }
+            last = Some(reply.body);
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the service did not become ready within 15 s: {last:?}. Is RabbitMQ running on \
+             127.0.0.1:5672 (rabbitmq-server -detached) and MariaDB on 127.0.0.1:3306?"
+        );
     }
 
     /// Stops the server and waits until it has stopped.

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{entity::prelude::*, ActiveValue::Set, QueryOrder, SqlErr};
+use sea_orm::{
+    entity::prelude::*, ActiveValue::Set, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+};
 
 use super::{Store, StoreError};
 use crate::job::{Job, JobConfig, JobState, RescheduleMode, Scope};
@@ -206,14 +208,38 @@ impl Store {
         self.get_job(config.scope, &config.job_id).await
     }
 
-    /// Deletes a job of `scope`; whether it existed.
+    /// Deletes a job of `scope` and its run history; whether it existed.
     pub async fn delete_job(&self, scope: Scope, job_id: &str) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await?;
         let result = Jobs::delete_many()
             .filter(Column::JobId.eq(job_id))
             .filter(Column::Scope.eq(scope.as_str()))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        if result.rows_affected > 0 {
+            self.delete_runs_of(&txn, job_id).await?;
+        }
+        txn.commit().await?;
         Ok(result.rows_affected > 0)
+    }
+
+    /// `(job_id, updated_at)` of every job of `scope`: the cheap first step of a reconcile.
+    pub async fn job_versions(
+        &self,
+        scope: Scope,
+    ) -> Result<Vec<(String, Option<DateTime<Utc>>)>, StoreError> {
+        let rows: Vec<(String, Option<NaiveDateTime>)> = Jobs::find()
+            .select_only()
+            .column(Column::JobId)
+            .column(Column::UpdatedAt)
+            .filter(Column::Scope.eq(scope.as_str()))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(job_id, updated_at)| (job_id, from_column(updated_at)))
+            .collect())
     }
 
     /// Sets `enabled` alone (pause and resume).

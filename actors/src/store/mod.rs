@@ -4,6 +4,7 @@
 
 mod connect;
 mod jobs;
+mod runs;
 
 pub use connect::DatabaseTarget;
 

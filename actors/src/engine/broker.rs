@@ -1,0 +1,357 @@
+//! The broker actor: the only user of lapin. It holds one connection with one confirm-mode
+//! channel, publishes with a window of unconfirmed messages (never one round trip per
+//! message), declares each durable queue once per connection, and reconnects with backoff on
+//! its own. Messages it cannot publish yet wait in its outbox, in order, and go out when the
+//! connection is back; a publish lost with a connection is sent again (same run_id, so a
+//! worker can drop a duplicate).
+
+use std::collections::{HashSet, VecDeque};
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::StreamExt;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Event};
+use uuid::Uuid;
+
+/// Unconfirmed publishes allowed at once.
+const CONFIRM_WINDOW: usize = 2048;
+/// A message the broker nacks or returns is tried this many times before it is reported.
+const MAX_REJECTIONS: u32 = 3;
+const MIN_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Publish one message to a durable queue, persistently, with `message_id` = run_id.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Publish {
+    pub queue: String,
+    pub run_id: Uuid,
+    pub payload: Vec<u8>,
+    /// Told the outcome once the broker confirmed or finally refused the message.
+    pub reply_to: Option<Recipient<PublishOutcome>>,
+    rejections: u32,
+}
+
+impl Publish {
+    pub fn new(
+        queue: String,
+        run_id: Uuid,
+        payload: Vec<u8>,
+        reply_to: Option<Recipient<PublishOutcome>>,
+    ) -> Self {
+        Publish {
+            queue,
+            run_id,
+            payload,
+            reply_to,
+            rejections: 0,
+        }
+    }
+}
+
+/// How a publish ended: confirmed, or refused for good.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct PublishOutcome {
+    pub run_id: Uuid,
+    pub result: Result<(), PublishFailure>,
+}
+
+/// Why the broker refused a message (a lost connection is not one: it is retried).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishFailure {
+    #[error("the broker nacked the message")]
+    Nacked,
+    #[error("the broker returned the message as unroutable")]
+    Unroutable,
+    #[error("declaring queue failed: {0}")]
+    Declare(String),
+}
+
+/// What `/ready` and the metrics need to know about the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerStatus {
+    pub connected: bool,
+    pub last_error: Option<String>,
+    /// Messages waiting for a connection.
+    pub outbox: usize,
+    /// Messages sent and not yet confirmed.
+    pub unconfirmed: usize,
+}
+
+/// Ask for the [`BrokerStatus`].
+#[derive(Message)]
+#[rtype(result = "BrokerStatus")]
+pub struct GetBrokerStatus;
+
+/// The connection with this generation reported an error.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ConnectionLost {
+    generation: u64,
+    error: String,
+}
+
+enum Link {
+    Down,
+    Connecting,
+    Up {
+        channel: Channel,
+        _connection: Box<Connection>,
+    },
+}
+
+/// The result of one publish attempt, before it is mapped back into the actor.
+enum Attempt {
+    Confirmed,
+    Rejected(PublishFailure),
+    /// The channel or connection failed: send again after reconnecting.
+    Lost(String),
+}
+
+pub struct BrokerActor {
+    url: String,
+    link: Link,
+    generation: u64,
+    outbox: VecDeque<Publish>,
+    unconfirmed: usize,
+    declared: HashSet<String>,
+    backoff: Duration,
+    last_error: Option<String>,
+}
+
+impl BrokerActor {
+    pub fn new(url: String) -> Self {
+        BrokerActor {
+            url,
+            link: Link::Down,
+            generation: 0,
+            outbox: VecDeque::new(),
+            unconfirmed: 0,
+            declared: HashSet::new(),
+            backoff: MIN_BACKOFF,
+            last_error: None,
+        }
+    }
+
+    fn connect(&mut self, ctx: &mut Context<Self>) {
+        if !matches!(self.link, Link::Down) {
+            return;
+        }
+        self.link = Link::Connecting;
+        let url = self.url.clone();
+        let opening = async move {
+            let properties =
+                ConnectionProperties::default().with_connection_name("jennie-scheduler".into());
+            let connection = Connection::connect(&url, properties).await?;
+            let channel = connection.create_channel().await?;
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await?;
+            Ok::<_, lapin::Error>((connection, channel))
+        };
+        ctx.spawn(
+            opening
+                .into_actor(self)
+                .map(|result, actor, ctx| match result {
+                    Ok((connection, channel)) => {
+                        actor.generation += 1;
+                        let generation = actor.generation;
+                        let me = ctx.address();
+                        let mut events = connection.events_listener();
+                        actix::spawn(async move {
+                            while let Some(event) = events.next().await {
+                                if let Event::Error(error) = event {
+                                    me.do_send(ConnectionLost {
+                                        generation,
+                                        error: error.to_string(),
+                                    });
+                                    return;
+                                }
+                            }
+                        });
+                        tracing::info!(outbox = actor.outbox.len(), "connected to RabbitMQ");
+                        actor.link = Link::Up {
+                            channel,
+                            _connection: Box::new(connection),
+                        };
+                        actor.declared.clear();
+                        actor.backoff = MIN_BACKOFF;
+                        actor.last_error = None;
+                        actor.drain(ctx);
+                    }
+                    Err(error) => {
+                        actor.link = Link::Down;
+                        actor.retry_later(ctx, error.to_string());
+                    }
+                }),
+        );
+    }
+
+    fn retry_later(&mut self, ctx: &mut Context<Self>, error: String) {
+        tracing::warn!(%error, retry_in_ms = self.backoff.as_millis() as u64, outbox = self.outbox.len(), "RabbitMQ unavailable");
+        self.last_error = Some(error);
+        ctx.run_later(self.backoff, |actor, ctx| actor.connect(ctx));
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    fn lose_connection(&mut self, ctx: &mut Context<Self>, generation: u64, error: String) {
+        if generation != self.generation || !matches!(self.link, Link::Up { .. }) {
+            return;
+        }
+        self.link = Link::Down;
+        self.declared.clear();
+        self.retry_later(ctx, error);
+    }
+
+    /// Sends what the window allows from the outbox.
+    fn drain(&mut self, ctx: &mut Context<Self>) {
+        let Link::Up { channel, .. } = &self.link else {
+            return;
+        };
+        let channel = channel.clone();
+        while self.unconfirmed < CONFIRM_WINDOW {
+            let Some(publish) = self.outbox.pop_front() else {
+                break;
+            };
+            // The channel keeps frame order, so later publishes to this queue follow its
+            // declaration.
+            let declare = self.declared.insert(publish.queue.clone());
+            self.unconfirmed += 1;
+            let generation = self.generation;
+            let attempt = publish_once(channel.clone(), publish.clone(), declare);
+            ctx.spawn(attempt.into_actor(self).map(move |attempt, actor, ctx| {
+                actor.unconfirmed -= 1;
+                actor.settle(ctx, publish, attempt, generation);
+                actor.drain(ctx);
+            }));
+        }
+    }
+
+    fn settle(
+        &mut self,
+        ctx: &mut Context<Self>,
+        mut publish: Publish,
+        attempt: Attempt,
+        generation: u64,
+    ) {
+        let outcome = match attempt {
+            Attempt::Confirmed => Ok(()),
+            Attempt::Lost(error) => {
+                self.outbox.push_front(publish);
+                self.lose_connection(ctx, generation, error);
+                return;
+            }
+            Attempt::Rejected(failure) => {
+                if matches!(failure, PublishFailure::Declare(_)) {
+                    // A failed declaration closes the channel: reopen it.
+                    self.declared.remove(&publish.queue);
+                    self.lose_connection(ctx, generation, failure.to_string());
+                } else if publish.rejections + 1 < MAX_REJECTIONS {
+                    publish.rejections += 1;
+                    self.declared.remove(&publish.queue);
+                    self.outbox.push_back(publish);
+                    return;
+                }
+                tracing::error!(run_id = %publish.run_id, queue = %publish.queue, %failure, "publish refused");
+                Err(failure)
+            }
+        };
+        if let Some(reply_to) = publish.reply_to {
+            reply_to.do_send(PublishOutcome {
+                run_id: publish.run_id,
+                result: outcome,
+            });
+        }
+    }
+}
+
+async fn publish_once(channel: Channel, publish: Publish, declare: bool) -> Attempt {
+    if declare {
+        if let Err(error) = channel
+            .queue_declare(
+                publish.queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+        {
+            return if channel.status().connected() {
+                Attempt::Rejected(PublishFailure::Declare(error.to_string()))
+            } else {
+                Attempt::Lost(error.to_string())
+            };
+        }
+    }
+    let properties = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+        .with_message_id(publish.run_id.to_string().into())
+        .with_app_id("jennie-scheduler".into());
+    let options = BasicPublishOptions {
+        mandatory: true,
+        ..BasicPublishOptions::default()
+    };
+    let confirm = match channel
+        .basic_publish(
+            "".into(),
+            publish.queue.as_str().into(),
+            options,
+            &publish.payload,
+            properties,
+        )
+        .await
+    {
+        Ok(confirm) => confirm,
+        Err(error) => return Attempt::Lost(error.to_string()),
+    };
+    match confirm.await {
+        Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => Attempt::Confirmed,
+        Ok(Confirmation::Ack(Some(_))) => Attempt::Rejected(PublishFailure::Unroutable),
+        Ok(Confirmation::Nack(_)) => Attempt::Rejected(PublishFailure::Nacked),
+        Err(error) => Attempt::Lost(error.to_string()),
+    }
+}
+
+impl Actor for BrokerActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.connect(ctx);
+    }
+}
+
+impl Handler<Publish> for BrokerActor {
+    type Result = ();
+
+    fn handle(&mut self, publish: Publish, ctx: &mut Context<Self>) {
+        self.outbox.push_back(publish);
+        self.drain(ctx);
+    }
+}
+
+impl Handler<ConnectionLost> for BrokerActor {
+    type Result = ();
+
+    fn handle(&mut self, lost: ConnectionLost, ctx: &mut Context<Self>) {
+        self.lose_connection(ctx, lost.generation, lost.error);
+    }
+}
+
+impl Handler<GetBrokerStatus> for BrokerActor {
+    type Result = MessageResult<GetBrokerStatus>;
+
+    fn handle(&mut self, _: GetBrokerStatus, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(BrokerStatus {
+            connected: matches!(self.link, Link::Up { .. }),
+            last_error: self.last_error.clone(),
+            outbox: self.outbox.len(),
+            unconfirmed: self.unconfirmed,
+        })
+    }
+}

@@ -1,0 +1,654 @@
+//! The job actor: one per job row. It owns the job's timer (one handle to the next due
+//! instant, replaced on reload), its runs in flight with their timeout timers, the
+//! `max_parallel` limit and the retries with backoff. It never blocks and never touches the
+//! database or the broker itself: it sends writes to the persistence actor and messages to the
+//! broker actor (through persistence, so a run is `pending` in the table before it is sent).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use actix::prelude::*;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+use worker::{CompletionReport, CompletionStatus, JobMessage, TriggerSource};
+
+use super::broker::{Publish, PublishOutcome};
+use super::persistence::{Persist, PersistThenPublish};
+use super::timing::Timing;
+use super::EngineContext;
+use crate::job::{Job, JobConfig, RescheduleMode};
+use crate::run::{RunRecord, RunStatus, StateWrite};
+
+/// Finished run ids remembered per job, so a repeated report counts once.
+const RECENT_FINISHED: usize = 64;
+/// Retry backoff: 1 s, 2 s, 4 s, … capped here.
+const MAX_RETRY_BACKOFF: StdDuration = StdDuration::from_secs(60);
+
+/// The job's configuration changed (edit, pause, resume, or a change seen in the table).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reload(pub JobConfig);
+
+/// Publish a run now (`POST /jobs/{id}/run-now`).
+#[derive(Message)]
+#[rtype(result = "Result<Uuid, RunNowRejected>")]
+pub struct RunNow {
+    pub params: Option<Map<String, Value>>,
+    /// Publish even when `max_parallel` runs are in flight.
+    pub force: bool,
+}
+
+/// Why a run-now was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{in_flight} run(s) in flight, max_parallel is {max_parallel}")]
+pub struct RunNowRejected {
+    pub in_flight: usize,
+    pub max_parallel: i64,
+}
+
+/// A worker's completion report (`POST /jobs/{id}/last-run`).
+#[derive(Message)]
+#[rtype(result = "Result<Completion, UnknownRun>")]
+pub struct Complete(pub CompletionReport);
+
+/// What a completion report did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// The run it closed; None when the report named no run and none was in flight.
+    pub run_id: Option<Uuid>,
+    pub status: RunStatus,
+    /// False when the run had been reported already (a duplicate counts once).
+    pub counted: bool,
+    /// Whether a queue-mode worker should publish the next run.
+    pub reschedule: bool,
+    pub duration_seconds: Option<f64>,
+}
+
+/// The report named a run that this job does not have in flight or recently finished.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("run {0} is not in flight for this job")]
+pub struct UnknownRun(pub Uuid);
+
+/// The next due instant as stored (whole seconds).
+#[derive(Message)]
+#[rtype(result = "Option<DateTime<Utc>>")]
+pub struct GetNextDue;
+
+/// Stop the job's schedule and the actor (job deleted).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+/// A run in flight: published (or about to be) and not yet finished or timed out.
+struct InFlight {
+    run_id: Uuid,
+    trigger: TriggerSource,
+    attempt: u32,
+    due_at: DateTime<Utc>,
+    queued_at: DateTime<Utc>,
+    params: Map<String, Value>,
+    confirmed: bool,
+    timeout: Option<SpawnHandle>,
+}
+
+/// What to publish.
+struct Fire {
+    trigger: TriggerSource,
+    due_at: DateTime<Utc>,
+    params: Map<String, Value>,
+    attempt: u32,
+    force: bool,
+}
+
+pub struct JobActor {
+    config: JobConfig,
+    timing: Timing,
+    engine: Arc<EngineContext>,
+    next_due: Option<DateTime<Utc>>,
+    /// `next_due_at` as stored; written only when it changes.
+    stored_next_due: Option<DateTime<Utc>>,
+    timer: Option<SpawnHandle>,
+    in_flight: Vec<InFlight>,
+    retries: HashMap<Uuid, SpawnHandle>,
+    recent: std::collections::VecDeque<(Uuid, RunStatus)>,
+    /// Runs restored from the table at start-up, taken over in `started`.
+    restored: Vec<RunRecord>,
+}
+
+impl JobActor {
+    pub fn new(job: Job, open_runs: Vec<RunRecord>, engine: Arc<EngineContext>) -> Self {
+        let timing = Timing::of(&job.config, engine.settings.timezone);
+        JobActor {
+            timing,
+            engine,
+            next_due: None,
+            stored_next_due: job.state.next_due_at,
+            timer: None,
+            in_flight: Vec::new(),
+            retries: HashMap::new(),
+            recent: Default::default(),
+            restored: open_runs,
+            config: job.config,
+        }
+    }
+
+    fn scheduled(&self) -> bool {
+        self.config.enabled && !matches!(self.timing, Timing::Unscheduled)
+    }
+
+    fn persist(&self, write: StateWrite) {
+        self.engine.persistence.do_send(Persist(write));
+    }
+
+    fn set_next_due(&mut self, next_due: Option<DateTime<Utc>>) {
+        self.next_due = next_due;
+        let stored = next_due.map(|t| t.trunc_subsecs_to_seconds());
+        if stored != self.stored_next_due {
+            self.stored_next_due = stored;
+            self.persist(StateWrite::NextDue {
+                job_id: self.config.job_id.clone(),
+                next_due_at: next_due,
+            });
+        }
+    }
+
+    /// Arms the one timer to `next_due`, replacing any armed one.
+    fn arm(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        let Some(due) = self.next_due else {
+            return;
+        };
+        let delay = (due - Utc::now()).to_std().unwrap_or_default();
+        self.timer = Some(ctx.run_later(delay, |actor, ctx| actor.on_timer(ctx)));
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<Self>) {
+        self.timer = None;
+        let Some(due) = self.next_due else {
+            return;
+        };
+        let now = Utc::now();
+        if now < due {
+            // Woke early (the wall clock moved): re-arm for the rest.
+            self.arm(ctx);
+            return;
+        }
+        self.fire(
+            ctx,
+            Fire {
+                trigger: TriggerSource::Scheduler,
+                due_at: due,
+                params: self.config.default_params.clone(),
+                attempt: 1,
+                force: false,
+            },
+        );
+        let (next, coalesced) = self.timing.next_after(due, Utc::now());
+        if coalesced > 0 {
+            tracing::warn!(job_id = %self.config.job_id, scope = %self.config.scope, coalesced,
+                "woke late: due instants passed meanwhile were coalesced into this fire");
+        }
+        self.set_next_due(next);
+        self.arm(ctx);
+    }
+
+    /// Publishes a run, or records it `skipped` when `max_parallel` runs are in flight.
+    fn fire(&mut self, ctx: &mut Context<Self>, fire: Fire) -> Option<Uuid> {
+        let now = Utc::now();
+        let run_id = Uuid::new_v4();
+        let config = &self.config;
+        if !fire.force && self.in_flight.len() as i64 >= config.max_parallel {
+            let waiting = self.in_flight.iter().filter(|run| !run.confirmed).count();
+            let error = if waiting > 0 {
+                format!("coalesced: {waiting} earlier run(s) still waiting to be published (broker unavailable)")
+            } else {
+                format!("max_parallel ({}) runs in flight", config.max_parallel)
+            };
+            tracing::warn!(job_id = %config.job_id, scope = %config.scope, trigger_source = fire.trigger.as_str(),
+                run_id = %run_id, %error, "fire skipped");
+            self.persist(StateWrite::InsertRun(RunRecord {
+                run_id,
+                job_id: config.job_id.clone(),
+                scope: config.scope.as_str().to_string(),
+                trigger_source: fire.trigger,
+                attempt: fire.attempt,
+                due_at: fire.due_at,
+                queued_at: now,
+                started_at: None,
+                finished_at: Some(now),
+                status: RunStatus::Skipped,
+                error: Some(error),
+                params: fire.params,
+            }));
+            return None;
+        }
+        let run = InFlight {
+            run_id,
+            trigger: fire.trigger,
+            attempt: fire.attempt,
+            due_at: fire.due_at,
+            queued_at: now,
+            params: fire.params,
+            confirmed: false,
+            timeout: None,
+        };
+        let record = RunRecord {
+            run_id,
+            job_id: config.job_id.clone(),
+            scope: config.scope.as_str().to_string(),
+            trigger_source: run.trigger,
+            attempt: run.attempt,
+            due_at: run.due_at,
+            queued_at: now,
+            started_at: None,
+            finished_at: None,
+            status: RunStatus::Pending,
+            error: None,
+            params: run.params.clone(),
+        };
+        let publish = self.publish_of(&run, ctx);
+        tracing::info!(job_id = %config.job_id, scope = %config.scope, trigger_source = run.trigger.as_str(),
+            run_id = %run_id, attempt = run.attempt, due_at = %run.due_at, "firing");
+        self.in_flight.push(run);
+        self.engine
+            .persistence
+            .do_send(PersistThenPublish(StateWrite::InsertRun(record), publish));
+        Some(run_id)
+    }
+
+    fn message_of(&self, run: &InFlight) -> JobMessage {
+        let config = &self.config;
+        JobMessage {
+            job_id: config.job_id.clone(),
+            scope: config.scope.as_str().to_string(),
+            run_id: run.run_id,
+            trigger_source: run.trigger,
+            params: run.params.clone(),
+            next_delay_sec: config.interval_seconds,
+            auto_reschedule: config.reschedule_mode == RescheduleMode::Queue,
+            timeout_sec: config.timeout_sec,
+            retry_limit: config.retry_limit,
+            telemetry_label: config.telemetry_label.clone(),
+            queued_at: run.queued_at,
+            due_at: run.due_at,
+            attempt: run.attempt,
+        }
+    }
+
+    fn publish_of(&self, run: &InFlight, ctx: &mut Context<Self>) -> Publish {
+        let payload = serde_json::to_vec(&self.message_of(run)).unwrap_or_default();
+        Publish::new(
+            self.config.queue.clone(),
+            run.run_id,
+            payload,
+            Some(ctx.address().recipient()),
+        )
+    }
+
+    fn arm_timeout(&mut self, ctx: &mut Context<Self>, run_id: Uuid, after: StdDuration) {
+        let handle = ctx.run_later(after, move |actor, ctx| actor.on_timeout(ctx, run_id));
+        if let Some(run) = self.in_flight.iter_mut().find(|run| run.run_id == run_id) {
+            run.timeout = Some(handle);
+        }
+    }
+
+    fn on_timeout(&mut self, ctx: &mut Context<Self>, run_id: Uuid) {
+        let error = format!("no completion report within {} s", self.config.timeout_sec);
+        self.finish(
+            ctx,
+            run_id,
+            RunStatus::Timeout,
+            None,
+            Utc::now(),
+            Some(error),
+        );
+    }
+
+    /// Closes a run in flight: frees its slot, records its outcome, and retries a failure.
+    fn finish(
+        &mut self,
+        ctx: &mut Context<Self>,
+        run_id: Uuid,
+        status: RunStatus,
+        started_at: Option<DateTime<Utc>>,
+        finished_at: DateTime<Utc>,
+        error: Option<String>,
+    ) -> Option<f64> {
+        let index = self.in_flight.iter().position(|run| run.run_id == run_id)?;
+        let run = self.in_flight.remove(index);
+        if let Some(timeout) = run.timeout {
+            ctx.cancel_future(timeout);
+        }
+        let config = &self.config;
+        let duration = ((finished_at - started_at.unwrap_or(run.queued_at))
+            .num_milliseconds()
+            .max(0)) as f64
+            / 1000.0;
+        tracing::info!(job_id = %config.job_id, scope = %config.scope, trigger_source = run.trigger.as_str(),
+            run_id = %run_id, attempt = run.attempt, status = status.as_str(), duration_seconds = duration,
+            error = error.as_deref().unwrap_or(""), "run finished");
+        self.persist(StateWrite::RunStatus {
+            run_id,
+            status,
+            started_at,
+            finished_at: Some(finished_at),
+            error: error.clone(),
+        });
+        self.persist(StateWrite::LastRun {
+            job_id: config.job_id.clone(),
+            last_run_at: finished_at,
+            last_status: status,
+            last_error: error,
+        });
+        self.remember(run_id, status);
+        if matches!(status, RunStatus::Failed | RunStatus::Timeout) {
+            self.retry_later(ctx, run);
+        }
+        Some(duration)
+    }
+
+    fn remember(&mut self, run_id: Uuid, status: RunStatus) {
+        if self.recent.len() == RECENT_FINISHED {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((run_id, status));
+    }
+
+    fn retry_later(&mut self, ctx: &mut Context<Self>, run: InFlight) {
+        if i64::from(run.attempt) > self.config.retry_limit {
+            tracing::warn!(job_id = %self.config.job_id, scope = %self.config.scope, run_id = %run.run_id,
+                attempt = run.attempt, "retries exhausted");
+            return;
+        }
+        let backoff =
+            StdDuration::from_secs(1u64 << (run.attempt - 1).min(16)).min(MAX_RETRY_BACKOFF);
+        let key = run.run_id;
+        let handle = ctx.run_later(backoff, move |actor, ctx| {
+            actor.retries.remove(&key);
+            actor.fire(
+                ctx,
+                Fire {
+                    trigger: TriggerSource::Retry,
+                    due_at: run.due_at,
+                    params: run.params,
+                    attempt: run.attempt + 1,
+                    force: false,
+                },
+            );
+        });
+        self.retries.insert(key, handle);
+    }
+
+    fn cancel_retries(&mut self, ctx: &mut Context<Self>) {
+        for (_, handle) in self.retries.drain() {
+            ctx.cancel_future(handle);
+        }
+    }
+
+    /// Takes over the runs that were in flight when the service stopped: `pending` ones are
+    /// published again (same run_id), `queued` ones get the rest of their timeout.
+    fn restore_runs(&mut self, ctx: &mut Context<Self>) {
+        let now = Utc::now();
+        for record in std::mem::take(&mut self.restored) {
+            let run = InFlight {
+                run_id: record.run_id,
+                trigger: record.trigger_source,
+                attempt: record.attempt,
+                due_at: record.due_at,
+                queued_at: record.queued_at,
+                params: record.params,
+                confirmed: record.status == RunStatus::Queued,
+                timeout: None,
+            };
+            let run_id = run.run_id;
+            if run.confirmed {
+                let deadline = run.queued_at + Duration::seconds(self.config.timeout_sec);
+                self.in_flight.push(run);
+                self.arm_timeout(ctx, run_id, (deadline - now).to_std().unwrap_or_default());
+            } else {
+                tracing::info!(job_id = %self.config.job_id, scope = %self.config.scope, run_id = %run_id,
+                    trigger_source = run.trigger.as_str(), "publishing a run left pending by the previous process");
+                let publish = self.publish_of(&run, ctx);
+                self.in_flight.push(run);
+                self.engine.broker.do_send(publish);
+            }
+        }
+    }
+
+    /// The first schedule after start-up: a fire missed while the service was down is caught
+    /// up once if it is within the grace period, else skipped (SPEC §4).
+    fn resume_schedule(&mut self, ctx: &mut Context<Self>) {
+        if !self.scheduled() {
+            self.set_next_due(None);
+            return;
+        }
+        let now = Utc::now();
+        let next = match self.stored_next_due {
+            Some(due) if due > now => Some(due),
+            Some(due) => {
+                let late = now - due;
+                let grace = self.engine.settings.misfire_grace;
+                let config = &self.config;
+                if late <= grace {
+                    tracing::warn!(job_id = %config.job_id, scope = %config.scope, trigger_source = "scheduler",
+                        missed_due_at = %due, late_ms = late.num_milliseconds(), "catching up a fire missed while down");
+                    self.fire(
+                        ctx,
+                        Fire {
+                            trigger: TriggerSource::Scheduler,
+                            due_at: due,
+                            params: self.config.default_params.clone(),
+                            attempt: 1,
+                            force: false,
+                        },
+                    );
+                } else {
+                    tracing::warn!(job_id = %config.job_id, scope = %config.scope, trigger_source = "scheduler",
+                        missed_due_at = %due, late_ms = late.num_milliseconds(), grace_ms = grace.num_milliseconds(),
+                        "skipping a fire missed while down: later than the grace period");
+                }
+                self.timing.next_after(due, now).0
+            }
+            None => self.timing.first_after(now),
+        };
+        self.set_next_due(next);
+        self.arm(ctx);
+    }
+
+    fn reload(&mut self, ctx: &mut Context<Self>, config: JobConfig) {
+        let old = std::mem::replace(&mut self.config, config);
+        let config = &self.config;
+        let schedule_changed = old.cron_expr != config.cron_expr
+            || old.interval_seconds != config.interval_seconds
+            || old.reschedule_mode != config.reschedule_mode
+            || old.enabled != config.enabled;
+        if !schedule_changed {
+            return;
+        }
+        self.timing = Timing::of(config, self.engine.settings.timezone);
+        tracing::info!(job_id = %config.job_id, scope = %config.scope, enabled = config.enabled, "schedule reloaded");
+        if !config.enabled {
+            self.cancel_retries(ctx);
+        }
+        let next = if self.scheduled() {
+            self.timing.first_after(Utc::now())
+        } else {
+            None
+        };
+        self.set_next_due(next);
+        self.arm(ctx);
+    }
+}
+
+trait TruncateToSeconds {
+    fn trunc_subsecs_to_seconds(self) -> Self;
+}
+
+impl TruncateToSeconds for DateTime<Utc> {
+    fn trunc_subsecs_to_seconds(self) -> Self {
+        chrono::SubsecRound::trunc_subsecs(self, 0)
+    }
+}
+
+impl Actor for JobActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.restore_runs(ctx);
+        self.resume_schedule(ctx);
+    }
+}
+
+impl Handler<Reload> for JobActor {
+    type Result = ();
+
+    fn handle(&mut self, Reload(config): Reload, ctx: &mut Context<Self>) {
+        self.reload(ctx, config);
+    }
+}
+
+impl Handler<RunNow> for JobActor {
+    type Result = Result<Uuid, RunNowRejected>;
+
+    fn handle(&mut self, run_now: RunNow, ctx: &mut Context<Self>) -> Self::Result {
+        if !run_now.force && self.in_flight.len() as i64 >= self.config.max_parallel {
+            return Err(RunNowRejected {
+                in_flight: self.in_flight.len(),
+                max_parallel: self.config.max_parallel,
+            });
+        }
+        let mut params = self.config.default_params.clone();
+        params.extend(run_now.params.unwrap_or_default());
+        let run_id = self.fire(
+            ctx,
+            Fire {
+                trigger: TriggerSource::Manual,
+                due_at: Utc::now(),
+                params,
+                attempt: 1,
+                force: true,
+            },
+        );
+        Ok(run_id.expect("a forced fire always publishes"))
+    }
+}
+
+impl Handler<Complete> for JobActor {
+    type Result = Result<Completion, UnknownRun>;
+
+    fn handle(&mut self, Complete(report): Complete, ctx: &mut Context<Self>) -> Self::Result {
+        let status = match report.status.unwrap_or(CompletionStatus::Success) {
+            CompletionStatus::Success => RunStatus::Success,
+            CompletionStatus::Failed => RunStatus::Failed,
+        };
+        let reschedule =
+            self.config.enabled && self.config.reschedule_mode == RescheduleMode::Queue;
+        let run_id = match report.run_id {
+            Some(run_id) => run_id,
+            None => match self.in_flight.first() {
+                Some(oldest) => oldest.run_id,
+                None => {
+                    // A report for work the scheduler did not dispatch (or already closed):
+                    // it still tells when the job last ran.
+                    let finished_at = report.finished_at.unwrap_or_else(Utc::now);
+                    self.persist(StateWrite::LastRun {
+                        job_id: self.config.job_id.clone(),
+                        last_run_at: finished_at,
+                        last_status: status,
+                        last_error: report.error,
+                    });
+                    return Ok(Completion {
+                        run_id: None,
+                        status,
+                        counted: true,
+                        reschedule,
+                        duration_seconds: None,
+                    });
+                }
+            },
+        };
+        let finished_at = report.finished_at.unwrap_or_else(Utc::now);
+        if let Some(duration_seconds) = self.finish(
+            ctx,
+            run_id,
+            status,
+            report.started_at,
+            finished_at,
+            report.error,
+        ) {
+            return Ok(Completion {
+                run_id: Some(run_id),
+                status,
+                counted: true,
+                reschedule,
+                duration_seconds: Some(duration_seconds),
+            });
+        }
+        match self.recent.iter().find(|(id, _)| *id == run_id) {
+            Some((_, earlier)) => Ok(Completion {
+                run_id: Some(run_id),
+                status: *earlier,
+                counted: false,
+                reschedule: false,
+                duration_seconds: None,
+            }),
+            None => Err(UnknownRun(run_id)),
+        }
+    }
+}
+
+impl Handler<PublishOutcome> for JobActor {
+    type Result = ();
+
+    fn handle(&mut self, outcome: PublishOutcome, ctx: &mut Context<Self>) {
+        let run_id = outcome.run_id;
+        let Some(run) = self.in_flight.iter_mut().find(|run| run.run_id == run_id) else {
+            return; // reported or timed out before the confirm arrived
+        };
+        match outcome.result {
+            Ok(()) => {
+                run.confirmed = true;
+                self.persist(StateWrite::RunStatus {
+                    run_id,
+                    status: RunStatus::Queued,
+                    started_at: None,
+                    finished_at: None,
+                    error: None,
+                });
+                let timeout = StdDuration::from_secs(self.config.timeout_sec as u64);
+                self.arm_timeout(ctx, run_id, timeout);
+            }
+            Err(failure) => {
+                self.finish(
+                    ctx,
+                    run_id,
+                    RunStatus::Failed,
+                    None,
+                    Utc::now(),
+                    Some(format!("publish failed: {failure}")),
+                );
+            }
+        }
+    }
+}
+
+impl Handler<Shutdown> for JobActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        tracing::info!(job_id = %self.config.job_id, scope = %self.config.scope, "job stopped");
+        ctx.stop();
+    }
+}
+
+impl Handler<GetNextDue> for JobActor {
+    type Result = Option<DateTime<Utc>>;
+
+    fn handle(&mut self, _: GetNextDue, _: &mut Context<Self>) -> Self::Result {
+        self.stored_next_due
+    }
+}

@@ -1,0 +1,76 @@
+//! The scheduling engine: a supervisor, one actor per job, the broker actor (the only lapin
+//! user) and the persistence actor (the only writer of engine state). See ARCHITECTURE.md.
+
+mod broker;
+mod job_actor;
+mod persistence;
+mod supervisor;
+mod timing;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono_tz::Tz;
+
+pub use broker::{BrokerActor, BrokerStatus, GetBrokerStatus, PublishFailure};
+pub use job_actor::{Complete, Completion, RunNow, RunNowRejected, UnknownRun};
+pub use persistence::{GetPersistenceStatus, PersistenceActor, PersistenceStatus};
+pub use supervisor::{CompleteJobRun, CountJobs, NoSuchJob, Remove, RunJobNow, Supervisor, Upsert};
+pub use timing::Timing;
+
+use crate::job::Scope;
+use crate::store::{Store, StoreError};
+
+/// What the engine needs from the service's settings.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub scope: Scope,
+    pub timezone: Tz,
+    /// How often the supervisor re-reads the jobs table.
+    pub tick: Duration,
+    /// How late a fire missed while the service was down may still be caught up.
+    pub misfire_grace: chrono::Duration,
+    pub rabbitmq_url: String,
+    /// Runs kept per job.
+    pub history_limit: u64,
+}
+
+/// Shared by every actor of the engine.
+pub struct EngineContext {
+    pub settings: EngineSettings,
+    pub store: Store,
+    pub broker: Addr<BrokerActor>,
+    pub persistence: Addr<PersistenceActor>,
+}
+
+/// A running engine: the addresses the API talks to.
+#[derive(Clone)]
+pub struct Engine {
+    pub supervisor: Addr<Supervisor>,
+    pub broker: Addr<BrokerActor>,
+    pub persistence: Addr<PersistenceActor>,
+}
+
+impl Engine {
+    /// Loads the scope's jobs and open runs, then starts the actors (inside an actix System).
+    pub async fn start(settings: EngineSettings, store: Store) -> Result<Engine, StoreError> {
+        let jobs = store.list_jobs(settings.scope).await?;
+        let open_runs = store.open_runs(settings.scope).await?;
+        let broker = BrokerActor::new(settings.rabbitmq_url.clone()).start();
+        let persistence =
+            PersistenceActor::new(store.clone(), broker.clone(), settings.history_limit).start();
+        let context = Arc::new(EngineContext {
+            settings,
+            store,
+            broker: broker.clone(),
+            persistence: persistence.clone(),
+        });
+        let supervisor = Supervisor::new(context, jobs, open_runs).start();
+        Ok(Engine {
+            supervisor,
+            broker,
+            persistence,
+        })
+    }
+}

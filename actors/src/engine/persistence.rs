@@ -1,0 +1,217 @@
+//! The persistence actor: the only writer of engine-owned state (`next_due_at`, `last_*`) and
+//! of the run history. Writes are batched: whatever arrives while a batch is being committed
+//! goes into the next one, in one transaction. On a database error the batch is kept (up to a
+//! bound) and retried with backoff, so a short outage loses nothing; publishes that wait for
+//! their `pending` row are released either way, so a database outage never holds back a fire.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::broker::{BrokerActor, Publish};
+use crate::run::StateWrite;
+use crate::store::Store;
+
+/// Writes kept while the database is down; past this the oldest are dropped (and logged).
+const MAX_BUFFERED_WRITES: usize = 1_000_000;
+const MIN_RETRY: Duration = Duration::from_millis(200);
+const MAX_RETRY: Duration = Duration::from_secs(5);
+/// How often the run history is trimmed.
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
+
+/// Record a state change.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Persist(pub StateWrite);
+
+/// Record a new `pending` run, then publish it (SPEC §6: written before publish).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PersistThenPublish(pub StateWrite, pub Publish);
+
+/// Ask whether the last write reached the database.
+#[derive(Message)]
+#[rtype(result = "PersistenceStatus")]
+pub struct GetPersistenceStatus;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersistenceStatus {
+    pub healthy: bool,
+    pub last_error: Option<String>,
+    pub buffered: usize,
+}
+
+pub struct PersistenceActor {
+    store: Store,
+    broker: Addr<BrokerActor>,
+    buffer: Vec<StateWrite>,
+    held: Vec<Publish>,
+    flushing: bool,
+    retry: Duration,
+    retry_scheduled: bool,
+    last_error: Option<String>,
+    history_limit: u64,
+    /// Runs inserted per job since its history was last trimmed.
+    inserted_since_prune: HashMap<String, u64>,
+}
+
+impl PersistenceActor {
+    pub fn new(store: Store, broker: Addr<BrokerActor>, history_limit: u64) -> Self {
+        PersistenceActor {
+            store,
+            broker,
+            buffer: Vec::new(),
+            held: Vec::new(),
+            flushing: false,
+            retry: MIN_RETRY,
+            retry_scheduled: false,
+            last_error: None,
+            history_limit,
+            inserted_since_prune: HashMap::new(),
+        }
+    }
+
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.flushing || self.retry_scheduled || (self.buffer.is_empty() && self.held.is_empty())
+        {
+            return;
+        }
+        self.flushing = true;
+        let batch = std::mem::take(&mut self.buffer);
+        let publishes = std::mem::take(&mut self.held);
+        let store = self.store.clone();
+        let writing = async move {
+            let result = if batch.is_empty() {
+                Ok(())
+            } else {
+                store.apply_state_writes(&batch).await
+            };
+            (batch, result)
+        };
+        ctx.spawn(writing.into_actor(self).map(move |(batch, result), actor, ctx| {
+            actor.flushing = false;
+            for publish in publishes {
+                actor.broker.do_send(publish);
+            }
+            match result {
+                Ok(()) => {
+                    if actor.last_error.take().is_some() {
+                        tracing::info!("database writes recovered");
+                    }
+                    actor.retry = MIN_RETRY;
+                    actor.count_inserts(&batch);
+                    actor.flush(ctx);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, writes = batch.len(), retry_in_ms = actor.retry.as_millis() as u64,
+                        "database write failed; keeping the writes to retry");
+                    actor.last_error = Some(error.to_string());
+                    let mut kept = batch;
+                    kept.append(&mut actor.buffer);
+                    if kept.len() > MAX_BUFFERED_WRITES {
+                        let dropped = kept.len() - MAX_BUFFERED_WRITES;
+                        tracing::error!(dropped, "write buffer full; dropping the oldest state writes");
+                        kept.drain(..dropped);
+                    }
+                    actor.buffer = kept;
+                    actor.retry_scheduled = true;
+                    ctx.run_later(actor.retry, |actor, ctx| {
+                        actor.retry_scheduled = false;
+                        actor.flush(ctx);
+                    });
+                    actor.retry = (actor.retry * 2).min(MAX_RETRY);
+                }
+            }
+        }));
+    }
+
+    fn count_inserts(&mut self, batch: &[StateWrite]) {
+        for write in batch {
+            if let StateWrite::InsertRun(run) = write {
+                *self
+                    .inserted_since_prune
+                    .entry(run.job_id.clone())
+                    .or_default() += 1;
+            }
+        }
+    }
+
+    /// Trims the history of jobs that got a tenth of the limit's worth of new runs (amortised:
+    /// a job's history never exceeds the limit by more than that).
+    fn prune(&mut self, ctx: &mut Context<Self>) {
+        let slack = (self.history_limit / 10).max(1);
+        let due: Vec<String> = self
+            .inserted_since_prune
+            .iter()
+            .filter(|(_, count)| **count >= slack)
+            .map(|(job_id, _)| job_id.clone())
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        for job_id in &due {
+            self.inserted_since_prune.remove(job_id);
+        }
+        let store = self.store.clone();
+        let keep = self.history_limit;
+        ctx.spawn(
+            async move {
+                for job_id in due {
+                    if let Err(error) = store.prune_runs(&job_id, keep).await {
+                        tracing::warn!(%job_id, %error, "trimming run history failed");
+                    }
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl Actor for PersistenceActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(PRUNE_EVERY, |actor, ctx| actor.prune(ctx));
+    }
+}
+
+impl Handler<Persist> for PersistenceActor {
+    type Result = ();
+
+    fn handle(&mut self, Persist(write): Persist, ctx: &mut Context<Self>) {
+        self.buffer.push(write);
+        self.flush(ctx);
+    }
+}
+
+impl Handler<PersistThenPublish> for PersistenceActor {
+    type Result = ();
+
+    fn handle(
+        &mut self,
+        PersistThenPublish(write, publish): PersistThenPublish,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.last_error.is_some() {
+            // The database is failing: do not hold the fire back for it.
+            self.broker.do_send(publish);
+        } else {
+            self.held.push(publish);
+        }
+        self.buffer.push(write);
+        self.flush(ctx);
+    }
+}
+
+impl Handler<GetPersistenceStatus> for PersistenceActor {
+    type Result = MessageResult<GetPersistenceStatus>;
+
+    fn handle(&mut self, _: GetPersistenceStatus, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(PersistenceStatus {
+            healthy: self.last_error.is_none(),
+            last_error: self.last_error.clone(),
+            buffered: self.buffer.len(),
+        })
+    }
+}

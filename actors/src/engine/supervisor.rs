@@ -1,0 +1,270 @@
+//! The supervisor: spawns one job actor per job row of its scope (paused ones too: they still
+//! take run-now and completion reports), applies the API's changes at once, reconciles with
+//! the table every tick (rows changed behind its back), and restarts a job actor that died.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+
+use super::job_actor::{
+    Complete, Completion, GetNextDue, JobActor, Reload, RunNow, RunNowRejected, Shutdown,
+    UnknownRun,
+};
+use super::EngineContext;
+use crate::job::{Job, JobConfig};
+use crate::run::RunRecord;
+
+/// A job was created or its configuration changed; answers the job's next due instant as
+/// the engine has armed it (whole seconds, as stored).
+#[derive(Message)]
+#[rtype(result = "Option<DateTime<Utc>>")]
+pub struct Upsert(pub Job);
+
+/// A job was deleted: stop its schedule.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Remove(pub String);
+
+/// Forward a run-now to a job.
+#[derive(Message)]
+#[rtype(result = "Result<Result<uuid::Uuid, RunNowRejected>, NoSuchJob>")]
+pub struct RunJobNow {
+    pub job_id: String,
+    pub run_now: RunNow,
+}
+
+/// Forward a completion report to a job.
+#[derive(Message)]
+#[rtype(result = "Result<Result<Completion, UnknownRun>, NoSuchJob>")]
+pub struct CompleteJobRun {
+    pub job_id: String,
+    pub complete: Complete,
+}
+
+/// How many job actors run, and how many of them are enabled.
+#[derive(Message)]
+#[rtype(result = "(usize, usize)")]
+pub struct CountJobs;
+
+/// The engine has no actor for this job.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("job not scheduled by this instance")]
+pub struct NoSuchJob;
+
+struct Entry {
+    addr: Addr<JobActor>,
+    config: JobConfig,
+    updated_at: Option<DateTime<Utc>>,
+}
+
+pub struct Supervisor {
+    engine: Arc<EngineContext>,
+    jobs: HashMap<String, Entry>,
+    initial: Option<(Vec<Job>, Vec<RunRecord>)>,
+    reconciling: bool,
+    /// When the last reconcile started: rows updated since then are re-read in full.
+    last_reconcile: Option<DateTime<Utc>>,
+}
+
+impl Supervisor {
+    pub fn new(engine: Arc<EngineContext>, jobs: Vec<Job>, open_runs: Vec<RunRecord>) -> Self {
+        Supervisor {
+            engine,
+            jobs: HashMap::new(),
+            initial: Some((jobs, open_runs)),
+            reconciling: false,
+            last_reconcile: None,
+        }
+    }
+
+    fn spawn(&mut self, job: Job, open_runs: Vec<RunRecord>) {
+        let job_id = job.config.job_id.clone();
+        let config = job.config.clone();
+        let updated_at = job.state.updated_at;
+        let addr = JobActor::new(job, open_runs, self.engine.clone()).start();
+        self.jobs.insert(
+            job_id,
+            Entry {
+                addr,
+                config,
+                updated_at,
+            },
+        );
+    }
+
+    fn upsert(&mut self, job: Job) {
+        if job.config.scope != self.engine.settings.scope {
+            return;
+        }
+        match self.jobs.get_mut(&job.config.job_id) {
+            Some(entry) if entry.addr.connected() => {
+                entry.updated_at = job.state.updated_at;
+                if entry.config != job.config {
+                    entry.config = job.config.clone();
+                    entry.addr.do_send(Reload(job.config));
+                }
+            }
+            Some(_) => {
+                tracing::error!(job_id = %job.config.job_id, "job actor had stopped; restarting it");
+                self.spawn(job, Vec::new());
+            }
+            None => self.spawn(job, Vec::new()),
+        }
+    }
+
+    fn remove(&mut self, job_id: &str) {
+        if let Some(entry) = self.jobs.remove(job_id) {
+            entry.addr.do_send(Shutdown);
+        }
+    }
+
+    /// Re-reads the table: cheap `(job_id, updated_at)` pairs first, full rows only for jobs
+    /// that are new, changed, or touched since the previous reconcile.
+    fn reconcile(&mut self, ctx: &mut Context<Self>) {
+        if self.reconciling {
+            return;
+        }
+        self.reconciling = true;
+        let store = self.engine.store.clone();
+        let scope = self.engine.settings.scope;
+        let since = self.last_reconcile;
+        let started = Utc::now();
+        let known: HashMap<String, Option<DateTime<Utc>>> = self
+            .jobs
+            .iter()
+            .map(|(job_id, entry)| (job_id.clone(), entry.updated_at))
+            .collect();
+        let reading = async move {
+            let versions = store.job_versions(scope).await?;
+            let mut changed = Vec::new();
+            for (job_id, updated_at) in &versions {
+                let touched_recently = matches!((updated_at, since), (Some(at), Some(since)) if *at >= since - chrono::Duration::seconds(2));
+                if known.get(job_id) != Some(updated_at) || touched_recently {
+                    if let Some(job) = store.get_job(scope, job_id).await? {
+                        changed.push(job);
+                    }
+                }
+            }
+            let present: std::collections::HashSet<String> =
+                versions.into_iter().map(|(id, _)| id).collect();
+            Ok::<_, crate::store::StoreError>((present, changed))
+        };
+        ctx.spawn(reading.into_actor(self).map(move |result, actor, _| {
+            actor.reconciling = false;
+            match result {
+                Ok((present, changed)) => {
+                    actor.last_reconcile = Some(started);
+                    let gone: Vec<String> = actor.jobs.keys().filter(|id| !present.contains(*id)).cloned().collect();
+                    for job_id in gone {
+                        tracing::info!(%job_id, "job deleted from the table; stopping it");
+                        actor.remove(&job_id);
+                    }
+                    for job in changed {
+                        actor.upsert(job);
+                    }
+                    // Restart any actor that died.
+                    let dead: Vec<String> = actor.jobs.iter().filter(|(_, e)| !e.addr.connected()).map(|(id, _)| id.clone()).collect();
+                    for job_id in dead {
+                        tracing::error!(%job_id, "job actor had stopped; it restarts at the next reconcile");
+                        actor.jobs.remove(&job_id);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "reconcile with the jobs table failed; will retry next tick"),
+            }
+        }));
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some((jobs, open_runs)) = self.initial.take() {
+            let mut runs_by_job: HashMap<String, Vec<RunRecord>> = HashMap::new();
+            for run in open_runs {
+                runs_by_job.entry(run.job_id.clone()).or_default().push(run);
+            }
+            let count = jobs.len();
+            for job in jobs {
+                let runs = runs_by_job.remove(&job.config.job_id).unwrap_or_default();
+                self.spawn(job, runs);
+            }
+            tracing::info!(jobs = count, scope = %self.engine.settings.scope, "all job timers armed");
+        }
+        self.last_reconcile = Some(Utc::now());
+        ctx.run_interval(self.engine.settings.tick, |actor, ctx| actor.reconcile(ctx));
+    }
+}
+
+impl Handler<Upsert> for Supervisor {
+    type Result = ResponseFuture<Option<DateTime<Utc>>>;
+
+    fn handle(&mut self, Upsert(job): Upsert, _: &mut Context<Self>) -> Self::Result {
+        let job_id = job.config.job_id.clone();
+        self.upsert(job);
+        let addr = self.jobs.get(&job_id).map(|entry| entry.addr.clone());
+        Box::pin(async move {
+            match addr {
+                Some(addr) => addr.send(GetNextDue).await.ok().flatten(),
+                None => None,
+            }
+        })
+    }
+}
+
+impl Handler<Remove> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, Remove(job_id): Remove, _: &mut Context<Self>) {
+        self.remove(&job_id);
+    }
+}
+
+impl Handler<RunJobNow> for Supervisor {
+    type Result = ResponseFuture<Result<Result<uuid::Uuid, RunNowRejected>, NoSuchJob>>;
+
+    fn handle(&mut self, message: RunJobNow, _: &mut Context<Self>) -> Self::Result {
+        let addr = self
+            .jobs
+            .get(&message.job_id)
+            .map(|entry| entry.addr.clone());
+        Box::pin(async move {
+            match addr {
+                Some(addr) => addr.send(message.run_now).await.map_err(|_| NoSuchJob),
+                None => Err(NoSuchJob),
+            }
+        })
+    }
+}
+
+impl Handler<CompleteJobRun> for Supervisor {
+    type Result = ResponseFuture<Result<Result<Completion, UnknownRun>, NoSuchJob>>;
+
+    fn handle(&mut self, message: CompleteJobRun, _: &mut Context<Self>) -> Self::Result {
+        let addr = self
+            .jobs
+            .get(&message.job_id)
+            .map(|entry| entry.addr.clone());
+        Box::pin(async move {
+            match addr {
+                Some(addr) => addr.send(message.complete).await.map_err(|_| NoSuchJob),
+                None => Err(NoSuchJob),
+            }
+        })
+    }
+}
+
+impl Handler<CountJobs> for Supervisor {
+    type Result = MessageResult<CountJobs>;
+
+    fn handle(&mut self, _: CountJobs, _: &mut Context<Self>) -> Self::Result {
+        let enabled = self
+            .jobs
+            .values()
+            .filter(|entry| entry.config.enabled)
+            .count();
+        MessageResult((self.jobs.len(), enabled))
+    }
+}

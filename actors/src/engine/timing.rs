@@ -1,0 +1,114 @@
+//! When a job is due: its cron or interval, anchored so that intervals never drift.
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+
+use crate::job::{JobConfig, RescheduleMode};
+use crate::schedule::CronSchedule;
+
+/// The scheduler-mode timing of a job.
+#[derive(Debug, Clone)]
+pub enum Timing {
+    /// Fires at the instants of a cron expression in a zone.
+    Cron(Box<CronSchedule>, Tz),
+    /// Fires every `Duration`, anchored on the previous due instant.
+    Interval(Duration),
+    /// Not fired by the scheduler (queue mode).
+    Unscheduled,
+}
+
+impl Timing {
+    /// The timing of `config`; the cron decides when a job has both cron and interval.
+    pub fn of(config: &JobConfig, zone: Tz) -> Timing {
+        if config.reschedule_mode == RescheduleMode::Queue {
+            return Timing::Unscheduled;
+        }
+        if !config.cron_expr.is_empty() {
+            if let Ok(cron) = CronSchedule::parse(&config.cron_expr) {
+                return Timing::Cron(Box::new(cron), zone);
+            }
+            tracing::error!(job_id = %config.job_id, cron_expr = %config.cron_expr, "stored cron_expr is invalid; job not scheduled");
+            return Timing::Unscheduled;
+        }
+        match config.interval_seconds {
+            Some(seconds) if seconds > 0 => Timing::Interval(Duration::seconds(seconds)),
+            _ => Timing::Unscheduled,
+        }
+    }
+
+    /// The first due instant of a schedule that starts now.
+    pub fn first_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            Timing::Cron(cron, zone) => cron.next_after(now, *zone),
+            Timing::Interval(every) => Some(now + *every),
+            Timing::Unscheduled => None,
+        }
+    }
+
+    /// The due instant after `due`, and how many instants between were skipped because they
+    /// are not after `now` (a late wake-up coalesces them into the fire just made).
+    pub fn next_after(
+        &self,
+        due: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> (Option<DateTime<Utc>>, u64) {
+        match self {
+            Timing::Cron(cron, zone) => match cron.next_after(due, *zone) {
+                Some(next) if next > now => (Some(next), 0),
+                Some(_) => (cron.next_after(now, *zone), 1),
+                None => (None, 0),
+            },
+            Timing::Interval(every) => {
+                let next = due + *every;
+                if next > now {
+                    return (Some(next), 0);
+                }
+                let every_ms = every.num_milliseconds().max(1);
+                let behind = (now - due).num_milliseconds() / every_ms;
+                let skipped = behind as u64;
+                (
+                    Some(due + Duration::milliseconds(every_ms * (behind + 1))),
+                    skipped,
+                )
+            }
+            Timing::Unscheduled => (None, 0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn intervals_are_anchored_and_skip_whole_periods_when_late() {
+        let timing = Timing::Interval(Duration::seconds(10));
+        let due = at("2026-11-28T00:00:00Z");
+        assert_eq!(
+            timing.next_after(due, due),
+            (Some(at("2026-11-28T00:00:10Z")), 0)
+        );
+        // Woke 35 s late: 00:10, 00:20, 00:30 are coalesced; next is 00:40.
+        assert_eq!(
+            timing.next_after(due, at("2026-11-28T00:00:35Z")),
+            (Some(at("2026-11-28T00:00:40Z")), 3)
+        );
+    }
+
+    #[test]
+    fn cron_next_is_after_now_when_late() {
+        let cron = CronSchedule::parse("* * * * *").unwrap();
+        let timing = Timing::Cron(Box::new(cron), chrono_tz::UTC);
+        let due = at("2026-11-28T00:00:00Z");
+        assert_eq!(
+            timing.next_after(due, at("2026-11-28T00:05:30Z")),
+            (Some(at("2026-11-28T00:06:00Z")), 1)
+        );
+    }
+}

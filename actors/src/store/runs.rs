@@ -1,0 +1,331 @@
+//! The `job_runs` table and the batched writes of engine-owned state.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    entity::prelude::*, ActiveValue::Set, DatabaseTransaction, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+use uuid::Uuid;
+use worker::TriggerSource;
+
+use super::jobs::entity::{Column as JobColumn, Entity as Jobs};
+use super::{Store, StoreError};
+use crate::job::Scope;
+use crate::run::{RunRecord, RunStatus, StateWrite};
+
+pub(crate) mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "job_runs")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        #[sea_orm(unique)]
+        pub run_id: String,
+        pub job_id: String,
+        pub scope: String,
+        pub trigger_source: String,
+        pub attempt: i32,
+        pub due_at: DateTime,
+        pub queued_at: DateTime,
+        pub started_at: Option<DateTime>,
+        pub finished_at: Option<DateTime>,
+        pub status: String,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub error: Option<String>,
+        /// The message's params (default_params overlaid by run-now params), as JSON.
+        #[sea_orm(column_type = "Text", nullable)]
+        pub params: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+use entity::{ActiveModel, Column, Entity as Runs, Model};
+
+/// The longest error text kept (bytes); longer ones are cut.
+const MAX_ERROR_BYTES: usize = 8_192;
+
+/// Run instants keep milliseconds.
+fn to_column(instant: DateTime<Utc>) -> NaiveDateTime {
+    instant.trunc_subsecs(3).naive_utc()
+}
+
+fn bounded_error(error: Option<String>) -> Option<String> {
+    error.map(|mut text| {
+        if text.len() > MAX_ERROR_BYTES {
+            let mut end = MAX_ERROR_BYTES;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+        }
+        text
+    })
+}
+
+impl TryFrom<Model> for RunRecord {
+    type Error = StoreError;
+
+    fn try_from(row: Model) -> Result<RunRecord, StoreError> {
+        let corrupt = |reason: String| StoreError::CorruptRow {
+            job_id: row.job_id.clone(),
+            reason,
+        };
+        Ok(RunRecord {
+            run_id: Uuid::parse_str(&row.run_id)
+                .map_err(|_| corrupt(format!("run_id '{}'", row.run_id)))?,
+            trigger_source: TriggerSource::parse(&row.trigger_source)
+                .ok_or_else(|| corrupt(format!("trigger_source '{}'", row.trigger_source)))?,
+            status: RunStatus::parse(&row.status)
+                .ok_or_else(|| corrupt(format!("run status '{}'", row.status)))?,
+            attempt: u32::try_from(row.attempt).unwrap_or(1),
+            due_at: row.due_at.and_utc(),
+            queued_at: row.queued_at.and_utc(),
+            started_at: row.started_at.map(|t| t.and_utc()),
+            finished_at: row.finished_at.map(|t| t.and_utc()),
+            error: row.error.clone(),
+            params: match row.params.as_deref().map(serde_json::from_str) {
+                Some(Ok(serde_json::Value::Object(params))) => params,
+                _ => serde_json::Map::new(),
+            },
+            scope: row.scope.clone(),
+            job_id: row.job_id.clone(),
+        })
+    }
+}
+
+fn run_row(run: &RunRecord) -> ActiveModel {
+    ActiveModel {
+        run_id: Set(run.run_id.to_string()),
+        job_id: Set(run.job_id.clone()),
+        scope: Set(run.scope.clone()),
+        trigger_source: Set(run.trigger_source.as_str().to_string()),
+        attempt: Set(run.attempt as i32),
+        due_at: Set(to_column(run.due_at)),
+        queued_at: Set(to_column(run.queued_at)),
+        started_at: Set(run.started_at.map(to_column)),
+        finished_at: Set(run.finished_at.map(to_column)),
+        status: Set(run.status.as_str().to_string()),
+        error: Set(bounded_error(run.error.clone())),
+        params: Set(Some(
+            serde_json::Value::Object(run.params.clone()).to_string(),
+        )),
+        ..Default::default()
+    }
+}
+
+/// Folds a batch so each run is inserted once with its latest status and each job's state
+/// columns are written once.
+fn collapse(batch: &[StateWrite]) -> Vec<StateWrite> {
+    let mut inserts: Vec<RunRecord> = Vec::new();
+    let mut insert_index: HashMap<Uuid, usize> = HashMap::new();
+    let mut others: Vec<StateWrite> = Vec::new();
+    let mut next_due: HashMap<&str, usize> = HashMap::new();
+    for write in batch {
+        match write {
+            StateWrite::InsertRun(run) => {
+                insert_index.insert(run.run_id, inserts.len());
+                inserts.push(run.clone());
+            }
+            StateWrite::RunStatus {
+                run_id,
+                status,
+                started_at,
+                finished_at,
+                error,
+            } if insert_index.contains_key(run_id) => {
+                let run = &mut inserts[insert_index[run_id]];
+                run.status = *status;
+                run.started_at = started_at.or(run.started_at);
+                run.finished_at = finished_at.or(run.finished_at);
+                run.error = error.clone().or(run.error.take());
+            }
+            StateWrite::NextDue { job_id, .. } => match next_due.get(job_id.as_str()) {
+                Some(&index) => others[index] = write.clone(),
+                None => {
+                    next_due.insert(job_id, others.len());
+                    others.push(write.clone());
+                }
+            },
+            other => others.push(other.clone()),
+        }
+    }
+    inserts
+        .into_iter()
+        .map(StateWrite::InsertRun)
+        .chain(others)
+        .collect()
+}
+
+async fn apply_one(txn: &DatabaseTransaction, write: StateWrite) -> Result<(), DbErr> {
+    match write {
+        StateWrite::InsertRun(_) => unreachable!("inserts are applied in bulk"),
+        StateWrite::RunStatus {
+            run_id,
+            status,
+            started_at,
+            finished_at,
+            error,
+        } => {
+            let mut update = Runs::update_many()
+                .col_expr(Column::Status, Expr::value(status.as_str()))
+                .filter(Column::RunId.eq(run_id.to_string()));
+            if let Some(started_at) = started_at {
+                update = update.col_expr(Column::StartedAt, Expr::value(to_column(started_at)));
+            }
+            if let Some(finished_at) = finished_at {
+                update = update.col_expr(Column::FinishedAt, Expr::value(to_column(finished_at)));
+            }
+            if let Some(error) = bounded_error(error) {
+                update = update.col_expr(Column::Error, Expr::value(error));
+            }
+            update.exec(txn).await?;
+        }
+        StateWrite::NextDue {
+            job_id,
+            next_due_at,
+        } => {
+            Jobs::update_many()
+                .col_expr(
+                    JobColumn::NextDueAt,
+                    Expr::value(next_due_at.map(|t| t.trunc_subsecs(0).naive_utc())),
+                )
+                .filter(JobColumn::JobId.eq(job_id))
+                .exec(txn)
+                .await?;
+        }
+        StateWrite::LastRun {
+            job_id,
+            last_run_at,
+            last_status,
+            last_error,
+        } => {
+            Jobs::update_many()
+                .col_expr(
+                    JobColumn::LastRunAt,
+                    Expr::value(last_run_at.trunc_subsecs(0).naive_utc()),
+                )
+                .col_expr(JobColumn::LastStatus, Expr::value(last_status.as_str()))
+                .col_expr(JobColumn::LastError, Expr::value(bounded_error(last_error)))
+                .filter(JobColumn::JobId.eq(job_id))
+                .exec(txn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Applies a batch of engine state writes in one transaction: all or nothing.
+    pub async fn apply_state_writes(&self, batch: &[StateWrite]) -> Result<(), StoreError> {
+        let writes = collapse(batch);
+        let txn = self.db.begin().await?;
+        let (inserts, others): (Vec<_>, Vec<_>) = writes
+            .into_iter()
+            .partition(|write| matches!(write, StateWrite::InsertRun(_)));
+        let rows: Vec<ActiveModel> = inserts
+            .iter()
+            .filter_map(|write| match write {
+                StateWrite::InsertRun(run) => Some(run_row(run)),
+                _ => None,
+            })
+            .collect();
+        for chunk in rows.chunks(500) {
+            Runs::insert_many(chunk.to_vec())
+                .on_conflict(OnConflict::column(Column::RunId).do_nothing().to_owned())
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        for write in others {
+            apply_one(&txn, write).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The newest `limit` runs of a job, newest first.
+    pub async fn list_runs(
+        &self,
+        scope: Scope,
+        job_id: &str,
+        limit: u64,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        Runs::find()
+            .filter(Column::JobId.eq(job_id))
+            .filter(Column::Scope.eq(scope.as_str()))
+            .order_by_desc(Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(RunRecord::try_from)
+            .collect()
+    }
+
+    /// One run by its id.
+    pub async fn get_run(&self, run_id: Uuid) -> Result<Option<RunRecord>, StoreError> {
+        Runs::find()
+            .filter(Column::RunId.eq(run_id.to_string()))
+            .one(&self.db)
+            .await?
+            .map(RunRecord::try_from)
+            .transpose()
+    }
+
+    /// Every run of `scope` still `pending` or `queued`, oldest first (restored at start-up).
+    pub async fn open_runs(&self, scope: Scope) -> Result<Vec<RunRecord>, StoreError> {
+        Runs::find()
+            .filter(Column::Scope.eq(scope.as_str()))
+            .filter(Column::Status.is_in([RunStatus::Pending.as_str(), RunStatus::Queued.as_str()]))
+            .order_by_asc(Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(RunRecord::try_from)
+            .collect()
+    }
+
+    /// Deletes all but the newest `keep` runs of a job.
+    pub async fn prune_runs(&self, job_id: &str, keep: u64) -> Result<u64, StoreError> {
+        let cutoff: Option<i64> = Runs::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(Column::JobId.eq(job_id))
+            .order_by_desc(Column::Id)
+            .offset(keep)
+            .limit(1)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        let Some(cutoff) = cutoff else {
+            return Ok(0);
+        };
+        let result = Runs::delete_many()
+            .filter(Column::JobId.eq(job_id))
+            .filter(Column::Id.lte(cutoff))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    /// Deletes every run of a job (when the job is deleted).
+    pub(crate) async fn delete_runs_of(
+        &self,
+        txn: &DatabaseTransaction,
+        job_id: &str,
+    ) -> Result<(), DbErr> {
+        Runs::delete_many()
+            .filter(Column::JobId.eq(job_id))
+            .exec(txn)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,286 @@
+//! Live control of a job: run-now, pause, resume, the worker's completion report, and the
+//! run history.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use actors::engine::{CompleteJobRun, Completion, RunJobNow, RunNow, Upsert};
+use actors::{Job, RunRecord, ValidationError};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use worker::CompletionReport;
+
+use super::body::json_body;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// The query of `run-now`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunNowQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+/// The query of `runs`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunsQuery {
+    limit: Option<u64>,
+}
+
+fn query<T: serde::de::DeserializeOwned>(request: &HttpRequest) -> Result<T, ApiError> {
+    web::Query::<T>::from_query(request.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|error| {
+            ValidationError::new("invalid_query", format!("bad query string: {error}"), None).into()
+        })
+}
+
+async fn existing_job(state: &AppState, job_id: &str) -> Result<Job, ApiError> {
+    state
+        .store
+        .get_job(state.scope, job_id)
+        .await?
+        .ok_or_else(|| ApiError::JobNotFound(job_id.to_string()))
+}
+
+#[tracing::instrument(skip_all, fields(job_id = %path))]
+pub async fn run_now(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let job_id = path.into_inner();
+    let RunNowQuery { force } = query(&request)?;
+    let params = match json_body(payload).await? {
+        None => None,
+        Some(Value::Object(mut body)) => {
+            let params = body.remove("params");
+            if let Some(unknown) = body.keys().next() {
+                return Err(ValidationError::new(
+                    "unknown_field",
+                    format!("unknown field '{unknown}'"),
+                    Some(unknown),
+                )
+                .into());
+            }
+            match params {
+                None | Some(Value::Null) => None,
+                Some(Value::Object(params)) => Some(params),
+                Some(_) => {
+                    return Err(ValidationError::new(
+                        "invalid_field",
+                        "params must be a JSON object",
+                        Some("params"),
+                    )
+                    .into())
+                }
+            }
+        }
+        Some(_) => {
+            return Err(ValidationError::new(
+                "invalid_body",
+                "the request body must be a JSON object",
+                None,
+            )
+            .into())
+        }
+    };
+    let job = existing_job(&state, &job_id).await?;
+    let ask = || RunJobNow {
+        job_id: job_id.clone(),
+        run_now: RunNow {
+            params: params.clone(),
+            force,
+        },
+    };
+    let answer = match state.engine.supervisor.send(ask()).await? {
+        Ok(answer) => answer,
+        Err(_) => {
+            // Created behind the engine's back and not reconciled yet: hand it over now.
+            state.engine.supervisor.send(Upsert(job)).await?;
+            state
+                .engine
+                .supervisor
+                .send(ask())
+                .await?
+                .map_err(|error| ApiError::EngineUnavailable(error.to_string()))?
+        }
+    };
+    let run_id = answer.map_err(|rejected| ApiError::MaxParallelReached {
+        in_flight: rejected.in_flight,
+        max_parallel: rejected.max_parallel,
+    })?;
+    Ok(HttpResponse::Accepted().json(json!({
+        "job_id": job_id,
+        "run_id": run_id,
+        "trigger_source": "manual",
+        "status": "pending",
+    })))
+}
+
+async fn set_enabled(
+    state: &AppState,
+    job_id: String,
+    enabled: bool,
+) -> Result<HttpResponse, ApiError> {
+    let mut job = state
+        .store
+        .set_enabled(state.scope, &job_id, enabled, Utc::now())
+        .await?
+        .ok_or(ApiError::JobNotFound(job_id))?;
+    job.state.next_due_at = state.engine.supervisor.send(Upsert(job.clone())).await?;
+    tracing::info!(job_id = %job.config.job_id, scope = %state.scope, enabled, "job {}", if enabled { "resumed" } else { "paused" });
+    Ok(HttpResponse::Ok().json(job))
+}
+
+#[tracing::instrument(skip_all, fields(job_id = %path))]
+pub async fn pause(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_enabled(&state, path.into_inner(), false).await
+}
+
+#[tracing::instrument(skip_all, fields(job_id = %path))]
+pub async fn resume(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_enabled(&state, path.into_inner(), true).await
+}
+
+/// The answer to a completion report.
+#[derive(Serialize)]
+struct CompletionAnswer {
+    job_id: String,
+    run_id: Option<uuid::Uuid>,
+    status: actors::RunStatus,
+    /// False when this run had been reported already: a duplicate counts once.
+    counted: bool,
+    /// Whether a queue-mode worker should publish the job's next run.
+    reschedule: bool,
+    duration_seconds: Option<f64>,
+}
+
+#[tracing::instrument(skip_all, fields(job_id = %path))]
+pub async fn last_run(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let job_id = path.into_inner();
+    let report: CompletionReport = match json_body(payload).await? {
+        None => CompletionReport::default(),
+        Some(body @ Value::Object(_)) => serde_json::from_value(body).map_err(|error| {
+            ValidationError::new(
+                "invalid_body",
+                format!("bad completion report: {error}"),
+                None,
+            )
+        })?,
+        Some(_) => {
+            return Err(ValidationError::new(
+                "invalid_body",
+                "the request body must be a JSON object",
+                None,
+            )
+            .into())
+        }
+    };
+    if let Some(error) = &report.error {
+        if error.len() > 65_535 {
+            return Err(ValidationError::new(
+                "invalid_field",
+                "error must be at most 65535 bytes",
+                Some("error"),
+            )
+            .into());
+        }
+    }
+    let job = existing_job(&state, &job_id).await?;
+    let run_id = report.run_id;
+    let complete = CompleteJobRun {
+        job_id: job_id.clone(),
+        complete: actors::engine::Complete(report.clone()),
+    };
+    let answer = match state.engine.supervisor.send(complete).await? {
+        Ok(answer) => answer,
+        Err(_) => {
+            state.engine.supervisor.send(Upsert(job)).await?;
+            state
+                .engine
+                .supervisor
+                .send(CompleteJobRun {
+                    job_id: job_id.clone(),
+                    complete: actors::engine::Complete(report),
+                })
+                .await?
+                .map_err(|error| ApiError::EngineUnavailable(error.to_string()))?
+        }
+    };
+    let completion = match answer {
+        Ok(completion) => completion,
+        Err(unknown) => {
+            // Not in flight: a repeat of a report from before a restart, or no run of ours.
+            match state.store.get_run(unknown.0).await? {
+                Some(run) if run.job_id == job_id && run.status.is_final() => Completion {
+                    run_id,
+                    status: run.status,
+                    counted: false,
+                    reschedule: false,
+                    duration_seconds: run.duration_seconds(),
+                },
+                _ => return Err(ApiError::RunNotFound(unknown.0.to_string())),
+            }
+        }
+    };
+    Ok(HttpResponse::Ok().json(CompletionAnswer {
+        job_id,
+        run_id: completion.run_id,
+        status: completion.status,
+        counted: completion.counted,
+        reschedule: completion.reschedule,
+        duration_seconds: completion.duration_seconds,
+    }))
+}
+
+/// A run as the history endpoint shows it.
+#[derive(Serialize)]
+struct RunView {
+    #[serde(flatten)]
+    run: RunRecord,
+    duration_seconds: Option<f64>,
+}
+
+#[tracing::instrument(skip_all, fields(job_id = %path))]
+pub async fn runs(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let job_id = path.into_inner();
+    let RunsQuery { limit } = query(&request)?;
+    let limit = limit.unwrap_or(100);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ValidationError::new(
+            "invalid_query",
+            "limit must be 1 to 10000",
+            Some("limit"),
+        )
+        .into());
+    }
+    existing_job(&state, &job_id).await?;
+    let runs: Vec<RunView> = state
+        .store
+        .list_runs(state.scope, &job_id, limit)
+        .await?
+        .into_iter()
+        .map(|run| RunView {
+            duration_seconds: run.duration_seconds(),
+            run,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(runs))
+}
