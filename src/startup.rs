@@ -22,6 +22,7 @@ pub struct AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    engine: Engine,
 }
 
 impl Application {
@@ -46,7 +47,7 @@ impl Application {
         let state = web::Data::new(AppState {
             store,
             scope: settings.scope,
-            engine,
+            engine: engine.clone(),
         });
         let token = web::Data::new(ApiToken(settings.api_token.clone()));
         let server = HttpServer::new(move || {
@@ -58,7 +59,11 @@ impl Application {
         .workers(settings.http_workers)
         .listen(listener)?
         .run();
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            engine,
+        })
     }
 
     /// The port the HTTP listener is bound to.
@@ -71,9 +76,17 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the process is told to stop (SIGINT / SIGTERM).
+    /// The running engine (to stop it with the server).
+    pub fn engine(&self) -> Engine {
+        self.engine.clone()
+    }
+
+    /// Serves until the process is told to stop (SIGINT / SIGTERM), then stops the engine.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.engine.shutdown().await;
+        tracing::info!("jennie-scheduler stopped");
+        served
     }
 }
 

@@ -71,6 +71,19 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// A direct connection, for arranging rows the API cannot write (engine state).
+    pub async fn connection(&self) -> sea_orm::DatabaseConnection {
+        let url = match &self.target {
+            DatabaseTarget::Sqlite { path } => format!("sqlite://{}?mode=rwc", path.display()),
+            DatabaseTarget::MariaDb { url } => url.clone(),
+        };
+        Database::connect(url.as_str())
+            .await
+            .expect("connect to the test database")
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Some(name) = self.mariadb_name.take() else {
@@ -110,6 +123,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub token: Option<String>,
     handle: ServerHandle,
+    engine: actors::engine::Engine,
     // Keeps the database alive as long as the app; shared with a restarted app.
     pub database: Arc<TestDatabase>,
 }
@@ -135,12 +149,14 @@ pub async fn spawn_app_with(settings: Settings, database: Arc<TestDatabase>) -> 
         .expect("the service builds");
     let address = format!("http://127.0.0.1:{}", application.port());
     let handle = application.handle();
+    let engine = application.engine();
     actix_web::rt::spawn(application.run_until_stopped());
     let app = TestApp {
         address,
         client: reqwest::Client::new(),
         token,
         handle,
+        engine,
         database,
     };
     app.wait_until_ready().await;
@@ -198,6 +214,40 @@ impl TestApp {
             .await
     }
 
+    pub async fn post(&self, path: &str, body: Option<&Value>) -> Reply {
+        let body = body.map(Value::to_string);
+        self.send(Method::POST, path, body.as_deref()).await
+    }
+
+    pub async fn runs(&self, job_id: &str) -> Vec<Value> {
+        let reply = self
+            .send(
+                Method::GET,
+                &format!("/jobs/{job_id}/runs?limit=1000"),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        reply.body.as_array().expect("a JSON array").clone()
+    }
+
+    /// Polls the run history until `done` holds for it (at most `seconds`).
+    pub async fn runs_until(
+        &self,
+        job_id: &str,
+        seconds: u64,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        loop {
+            let runs = self.runs(job_id).await;
+            if done(&runs) || std::time::Instant::now() > deadline {
+                return runs;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn list_jobs(&self) -> Vec<Value> {
         let reply = self.send(Method::GET, "/jobs", None).await;
         assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
@@ -224,6 +274,7 @@ impl TestApp {
     /// Stops the server and waits until it has stopped.
     pub async fn stop(self) -> Arc<TestDatabase> {
         self.handle.stop(true).await;
+        self.engine.shutdown().await;
         self.database
     }
 }

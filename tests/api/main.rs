@@ -1,7 +1,12 @@
 //! Integration tests: each starts the real service on port 0 with a database of its own.
 
 mod access;
+mod amqp;
 mod bad_inputs;
+mod completion;
+mod control;
+mod faults;
+mod firing;
 mod health;
 mod helpers;
 mod jobs;

@@ -22,3 +22,77 @@ async fn jobs_survive_a_restart(backend: Backend) {
     assert_eq!(fetched.body, created.body);
 }
 crate::on_both_backends!(jobs_survive_a_restart);
+
+/// Stops the app, moves the stored next_due_at of `job_id` to `late` ago, restarts with
+/// `grace_seconds`, and returns the restarted app.
+async fn restart_with_missed_fire(
+    app: crate::helpers::TestApp,
+    job_id: &str,
+    late: chrono::Duration,
+    grace_seconds: u64,
+) -> (crate::helpers::TestApp, chrono::DateTime<chrono::Utc>) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let database = app.stop().await;
+    let missed = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() - late, 0);
+    let connection = database.connection().await;
+    let backend = connection.get_database_backend();
+    connection
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            "UPDATE jobs SET next_due_at = ? WHERE job_id = ?",
+            [missed.naive_utc().into(), job_id.into()],
+        ))
+        .await
+        .expect("move next_due_at into the past");
+    let mut settings = test_settings(Scope::Real, &database);
+    settings.misfire_grace_seconds = grace_seconds;
+    (spawn_app_with(settings, database.clone()).await, missed)
+}
+
+async fn a_fire_missed_while_down_is_caught_up_once_within_grace(backend: Backend) {
+    let app = spawn_app(Scope::Real, backend).await;
+    let mut queue = crate::amqp::TestQueue::new("real").await;
+    app.post_job(&json!({"job_id": "missed", "queue": queue.name, "interval_seconds": 3600}))
+        .await;
+
+    let (app, missed) =
+        restart_with_missed_fire(app, "missed", chrono::Duration::seconds(60), 300).await;
+    let received = queue.collect_for(std::time::Duration::from_secs(3)).await;
+    let job = app.get_job("missed").await.body;
+
+    assert_eq!(received.len(), 1, "exactly one catch-up fire: {received:?}");
+    assert_eq!(received[0].body["trigger_source"], "scheduler");
+    assert_eq!(received[0].instant("due_at"), missed);
+    let next = chrono::DateTime::parse_from_rfc3339(job["next_due_at"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        next.with_timezone(&chrono::Utc),
+        missed + chrono::Duration::seconds(3600),
+        "anchored on the missed instant"
+    );
+    queue.delete().await;
+}
+crate::on_both_backends!(a_fire_missed_while_down_is_caught_up_once_within_grace);
+
+async fn a_fire_missed_by_more_than_the_grace_period_is_skipped(backend: Backend) {
+    let app = spawn_app(Scope::Real, backend).await;
+    let mut queue = crate::amqp::TestQueue::new("real").await;
+    app.post_job(&json!({"job_id": "too-late", "queue": queue.name, "interval_seconds": 3600}))
+        .await;
+
+    let (app, missed) =
+        restart_with_missed_fire(app, "too-late", chrono::Duration::seconds(120), 30).await;
+    let received = queue.collect_for(std::time::Duration::from_secs(3)).await;
+    let job = app.get_job("too-late").await.body;
+
+    assert!(
+        received.is_empty(),
+        "no fire outside the grace period: {received:?}"
+    );
+    let next = chrono::DateTime::parse_from_rfc3339(job["next_due_at"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        next.with_timezone(&chrono::Utc),
+        missed + chrono::Duration::seconds(3600)
+    );
+    queue.delete().await;
+}
+crate::on_both_backends!(a_fire_missed_by_more_than_the_grace_period_is_skipped);

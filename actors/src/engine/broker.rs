@@ -86,6 +86,11 @@ pub struct BrokerStatus {
 #[rtype(result = "BrokerStatus")]
 pub struct GetBrokerStatus;
 
+/// Close the connection and stop (service shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopBroker;
+
 /// The connection with this generation reported an error.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -353,5 +358,17 @@ impl Handler<GetBrokerStatus> for BrokerActor {
             outbox: self.outbox.len(),
             unconfirmed: self.unconfirmed,
         })
+    }
+}
+
+impl Handler<StopBroker> for BrokerActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopBroker, ctx: &mut Context<Self>) {
+        if !self.outbox.is_empty() {
+            tracing::warn!(outbox = self.outbox.len(), "stopping with unpublished runs; they stay pending and are published at the next start");
+        }
+        self.link = Link::Down;
+        ctx.stop();
     }
 }

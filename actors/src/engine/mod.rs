@@ -13,10 +13,12 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono_tz::Tz;
 
-pub use broker::{BrokerActor, BrokerStatus, GetBrokerStatus, PublishFailure};
+pub use broker::{BrokerActor, BrokerStatus, GetBrokerStatus, PublishFailure, StopBroker};
 pub use job_actor::{Complete, Completion, RunNow, RunNowRejected, UnknownRun};
-pub use persistence::{GetPersistenceStatus, PersistenceActor, PersistenceStatus};
-pub use supervisor::{CompleteJobRun, CountJobs, NoSuchJob, Remove, RunJobNow, Supervisor, Upsert};
+pub use persistence::{FlushAndStop, GetPersistenceStatus, PersistenceActor, PersistenceStatus};
+pub use supervisor::{
+    CompleteJobRun, CountJobs, NoSuchJob, Remove, RunJobNow, StopAll, Supervisor, Upsert,
+};
 pub use timing::Timing;
 
 use crate::job::Scope;
@@ -72,5 +74,12 @@ impl Engine {
             broker,
             persistence,
         })
+    }
+
+    /// Stops the schedules, writes what is buffered, and closes the broker connection.
+    pub async fn shutdown(&self) {
+        let _ = self.supervisor.send(StopAll).await;
+        let _ = self.persistence.send(FlushAndStop).await;
+        let _ = self.broker.send(StopBroker).await;
     }
 }

@@ -30,6 +30,11 @@ pub struct Persist(pub StateWrite);
 #[rtype(result = "()")]
 pub struct PersistThenPublish(pub StateWrite, pub Publish);
 
+/// Write what is buffered now (one attempt), then stop (service shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FlushAndStop;
+
 /// Ask whether the last write reached the database.
 #[derive(Message)]
 #[rtype(result = "PersistenceStatus")]
@@ -89,24 +94,54 @@ impl PersistenceActor {
             };
             (batch, result)
         };
-        ctx.spawn(writing.into_actor(self).map(move |(batch, result), actor, ctx| {
-            actor.flushing = false;
-            for publish in publishes {
-                actor.broker.do_send(publish);
-            }
-            match result {
-                Ok(()) => {
-                    if actor.last_error.take().is_some() {
-                        tracing::info!("database writes recovered");
+        ctx.spawn(
+            writing
+                .into_actor(self)
+                .map(move |(batch, result), actor, ctx| {
+                    actor.flushing = false;
+                    for publish in publishes {
+                        actor.broker.do_send(publish);
                     }
-                    actor.retry = MIN_RETRY;
-                    actor.count_inserts(&batch);
-                    actor.flush(ctx);
+                    match result {
+                        Ok(()) => {
+                            if actor.last_error.take().is_some() {
+                                tracing::info!("database writes recovered");
+                            }
+                            actor.retry = MIN_RETRY;
+                            actor.count_inserts(&batch);
+                            actor.flush(ctx);
+                        }
+                        Err(error) => actor.keep_for_retry(ctx, batch, error.to_string()),
+                    }
+                }),
+        );
+    }
+
+    /// A batch failed. If the database answers, the batch itself is at fault: apply its
+    /// writes one by one and drop (and log) only those the database refuses, so one bad write
+    /// never blocks the others. If it does not answer, keep the batch and retry with backoff.
+    fn keep_for_retry(&mut self, ctx: &mut Context<Self>, batch: Vec<StateWrite>, error: String) {
+        self.flushing = true;
+        let store = self.store.clone();
+        let checking = async move {
+            if store.ping().await.is_err() {
+                return Err(batch);
+            }
+            for write in batch {
+                if let Err(refused) = store.apply_state_writes(std::slice::from_ref(&write)).await {
+                    tracing::error!(error = %refused, ?write, "the database refuses this state write; dropping it");
                 }
-                Err(error) => {
+            }
+            Ok(())
+        };
+        ctx.spawn(checking.into_actor(self).map(move |result, actor, ctx| {
+            actor.flushing = false;
+            match result {
+                Ok(()) => actor.flush(ctx),
+                Err(batch) => {
                     tracing::warn!(%error, writes = batch.len(), retry_in_ms = actor.retry.as_millis() as u64,
-                        "database write failed; keeping the writes to retry");
-                    actor.last_error = Some(error.to_string());
+                        "database unavailable; keeping the state writes to retry");
+                    actor.last_error = Some(error);
                     let mut kept = batch;
                     kept.append(&mut actor.buffer);
                     if kept.len() > MAX_BUFFERED_WRITES {
@@ -213,5 +248,28 @@ impl Handler<GetPersistenceStatus> for PersistenceActor {
             last_error: self.last_error.clone(),
             buffered: self.buffer.len(),
         })
+    }
+}
+
+impl Handler<FlushAndStop> for PersistenceActor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: FlushAndStop, _: &mut Context<Self>) -> Self::Result {
+        let batch = std::mem::take(&mut self.buffer);
+        for publish in std::mem::take(&mut self.held) {
+            self.broker.do_send(publish);
+        }
+        let store = self.store.clone();
+        Box::pin(
+            async move {
+                if !batch.is_empty() {
+                    if let Err(error) = store.apply_state_writes(&batch).await {
+                        tracing::error!(%error, writes = batch.len(), "state writes lost at shutdown");
+                    }
+                }
+            }
+            .into_actor(self)
+            .map(|_, _, ctx| ctx.stop()),
+        )
     }
 }

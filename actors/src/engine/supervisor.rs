@@ -48,6 +48,11 @@ pub struct CompleteJobRun {
 #[rtype(result = "(usize, usize)")]
 pub struct CountJobs;
 
+/// Stop every job actor and the supervisor (service shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopAll;
+
 /// The engine has no actor for this job.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("job not scheduled by this instance")]
@@ -266,5 +271,16 @@ impl Handler<CountJobs> for Supervisor {
             .filter(|entry| entry.config.enabled)
             .count();
         MessageResult((self.jobs.len(), enabled))
+    }
+}
+
+impl Handler<StopAll> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopAll, ctx: &mut Context<Self>) {
+        for (_, entry) in self.jobs.drain() {
+            entry.addr.do_send(Shutdown);
+        }
+        ctx.stop();
     }
 }

@@ -240,7 +240,12 @@ impl Store {
             .collect();
         for chunk in rows.chunks(500) {
             Runs::insert_many(chunk.to_vec())
-                .on_conflict(OnConflict::column(Column::RunId).do_nothing().to_owned())
+                // A retried batch may meet its own rows: keep them (portable no-op update).
+                .on_conflict(
+                    OnConflict::column(Column::RunId)
+                        .update_column(Column::RunId)
+                        .to_owned(),
+                )
                 .exec_without_returning(&txn)
                 .await?;
         }

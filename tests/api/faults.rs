@@ -1,0 +1,146 @@
+//! Tests that stop a service the other tests need. They run on their own, one at a time
+//! (`scripts/test` runs `faults::` first with one thread, then skips it), and always restart
+//! what they stopped, even when they fail.
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use actors::Scope;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::amqp::TestQueue;
+use crate::helpers::{spawn_app, Backend, TestApp};
+
+fn rabbitmqctl(action: &str) {
+    let status = Command::new("rabbitmqctl")
+        .arg(action)
+        .status()
+        .unwrap_or_else(|error| {
+            panic!("rabbitmqctl {action}: {error} (is rabbitmqctl installed?)")
+        });
+    assert!(status.success(), "rabbitmqctl {action} failed: {status}");
+}
+
+/// Stops the RabbitMQ app; starts it again when dropped, also on a failed assertion.
+struct BrokerStopped;
+
+impl BrokerStopped {
+    fn now() -> BrokerStopped {
+        rabbitmqctl("stop_app");
+        BrokerStopped
+    }
+}
+
+impl Drop for BrokerStopped {
+    fn drop(&mut self) {
+        let _ = Command::new("rabbitmqctl").arg("start_app").status();
+        let _ = Command::new("rabbitmqctl")
+            .args(["await_startup", "--timeout", "60"])
+            .status();
+    }
+}
+
+async fn wait_for_ready(app: &TestApp, ready: bool, within: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let reply = app.send(Method::GET, "/ready", None).await;
+        if (reply.status == StatusCode::OK) == ready || Instant::now() > deadline {
+            return reply.body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_web::test]
+async fn broker_outage_loses_no_fire() {
+    let app = spawn_app(Scope::Real, Backend::Sqlite).await;
+    // Consume after the outage: the queue is durable, the messages persistent.
+    let queue_name = TestQueue::new("real").await.close().await;
+    app.post_job(
+        &json!({"job_id": "through-outage", "queue": queue_name, "interval_seconds": 1,
+        "max_parallel": 1000, "timeout_sec": 600}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+
+    let outage = BrokerStopped::now();
+    let outage_started = chrono::Utc::now();
+    let down = wait_for_ready(&app, false, Duration::from_secs(10)).await;
+    let api_during_outage = app.get_job("through-outage").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pending_during_outage = app
+        .runs("through-outage")
+        .await
+        .iter()
+        .filter(|run| run["status"] == "pending")
+        .count();
+    drop(outage);
+    let outage_ended = chrono::Utc::now();
+    let up = wait_for_ready(&app, true, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    app.post("/jobs/through-outage/pause", None).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    assert_eq!(down["status"], "not_ready", "{down}");
+    assert!(
+        down["broker"].as_str().unwrap().starts_with("down"),
+        "{down}"
+    );
+    assert_eq!(
+        api_during_outage.status,
+        StatusCode::OK,
+        "the API answers during the outage"
+    );
+    assert!(
+        pending_during_outage >= 2,
+        "fires during the outage wait as pending: {pending_during_outage}"
+    );
+    assert_eq!(up["status"], "ready", "{up}");
+    let runs = app
+        .runs_until("through-outage", 10, |runs| {
+            runs.iter().all(|run| run["status"] != "pending")
+        })
+        .await;
+    let during: Vec<_> = runs
+        .iter()
+        .filter(|run| {
+            let due =
+                chrono::DateTime::parse_from_rfc3339(run["due_at"].as_str().unwrap()).unwrap();
+            due > outage_started && due < outage_ended
+        })
+        .collect();
+    assert!(
+        during.len() >= 2,
+        "fires were due during the outage: {runs:?}"
+    );
+    let mut consumer = TestQueue::consume(queue_name).await;
+    let delivered: HashSet<String> = consumer
+        .collect_for(Duration::from_secs(2))
+        .await
+        .iter()
+        .map(|m| m.body["run_id"].as_str().unwrap().to_string())
+        .collect();
+    for run in &runs {
+        let run_id = run["run_id"].as_str().unwrap();
+        match run["status"].as_str().unwrap() {
+            "queued" => assert!(
+                delivered.contains(run_id),
+                "queued run {run_id} was not delivered"
+            ),
+            "skipped" => assert!(
+                run["error"].as_str().unwrap().contains("coalesced"),
+                "{run}"
+            ),
+            other => panic!("run {run_id} ended {other} after the outage: {run}"),
+        }
+    }
+    println!(
+        "broker outage: {} runs, {} due during the outage, {} delivered, none lost",
+        runs.len(),
+        during.len(),
+        delivered.len()
+    );
+    consumer.delete().await;
+}
