@@ -200,6 +200,23 @@ impl TestApp {
             .await
     }
 
+    /// GET a job once the engine has stored its schedule (next_due_at is written just after
+    /// a create or an edit).
+    pub async fn get_job_settled(&self, job_id: &str) -> Reply {
+        let mut reply = self.get_job(job_id).await;
+        for _ in 0..50 {
+            if reply.status != StatusCode::OK
+                || !reply.body["next_due_at"].is_null()
+                || reply.body["enabled"] == false
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            reply = self.get_job(job_id).await;
+        }
+        reply
+    }
+
     pub async fn put_job(&self, job_id: &str, body: &Value) -> Reply {
         self.send(
             Method::PUT,

@@ -31,7 +31,7 @@ async fn create_read_update_delete(backend: Backend) {
     assert!(job["created_at"].as_str().is_some_and(|t| t.ends_with('Z')));
 
     // Read, one and all
-    let fetched = app.get_job("price-monitor").await;
+    let fetched = app.get_job_settled("price-monitor").await;
     assert_eq!(fetched.status, StatusCode::OK);
     assert_eq!(&fetched.body, job);
     assert_eq!(app.list_jobs().await, vec![job.clone()]);
@@ -48,7 +48,10 @@ async fn create_read_update_delete(backend: Backend) {
     assert_eq!(updated.body["last_status"], serde_json::Value::Null);
     assert_eq!(updated.body["cron_expr"], "0 9 * * 1-5");
     assert_eq!(updated.body["default_params"], body["default_params"]);
-    assert_eq!(app.get_job("price-monitor").await.body, updated.body);
+    assert_eq!(
+        app.get_job_settled("price-monitor").await.body,
+        updated.body
+    );
 
     // A duplicate is a conflict and changes nothing
     let duplicate = app
@@ -58,7 +61,10 @@ async fn create_read_update_delete(backend: Backend) {
         .await;
     assert_eq!(duplicate.status, StatusCode::CONFLICT);
     assert_eq!(duplicate.body["error"], "job_exists");
-    assert_eq!(app.get_job("price-monitor").await.body, updated.body);
+    assert_eq!(
+        app.get_job_settled("price-monitor").await.body,
+        updated.body
+    );
 
     // Delete
     assert_eq!(

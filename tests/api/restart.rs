@@ -17,7 +17,7 @@ async fn jobs_survive_a_restart(backend: Backend) {
     let database = app.stop().await;
     let restarted = spawn_app_with(test_settings(Scope::Real, &database), database.clone()).await;
 
-    let fetched = restarted.get_job("news-crawler").await;
+    let fetched = restarted.get_job_settled("news-crawler").await;
     assert_eq!(fetched.status, StatusCode::OK);
     assert_eq!(fetched.body, created.body);
 }
