@@ -5,20 +5,22 @@
 //! their `pending` row are released either way, so a database outage never holds back a fire.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
 use super::broker::{BrokerActor, Publish};
 use crate::run::StateWrite;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Writes kept while the database is down; past this the oldest are dropped (and logged).
 const MAX_BUFFERED_WRITES: usize = 1_000_000;
 const MIN_RETRY: Duration = Duration::from_millis(200);
 const MAX_RETRY: Duration = Duration::from_secs(5);
+/// The longest a publish waits for its `pending` row: past this the fire goes out anyway.
+const MAX_PUBLISH_HOLD: Duration = Duration::from_millis(500);
 /// How often the run history is trimmed.
-const PRUNE_EVERY: Duration = Duration::from_secs(10);
+const PRUNE_EVERY: Duration = Duration::from_secs(2);
 
 /// Record a state change.
 #[derive(Message)]
@@ -51,7 +53,12 @@ pub struct PersistenceActor {
     store: Store,
     broker: Addr<BrokerActor>,
     buffer: Vec<StateWrite>,
-    held: Vec<Publish>,
+    /// Publishes whose rows are not yet in a batch, with when they arrived.
+    held: Vec<(Instant, Publish)>,
+    /// Publishes whose rows are being written; sent when the write ends.
+    releasing: Vec<(Instant, Publish)>,
+    /// Whether the timer that releases publishes held too long is armed.
+    hold_timer: bool,
     flushing: bool,
     retry: Duration,
     retry_scheduled: bool,
@@ -68,6 +75,8 @@ impl PersistenceActor {
             broker,
             buffer: Vec::new(),
             held: Vec::new(),
+            releasing: Vec::new(),
+            hold_timer: false,
             flushing: false,
             retry: MIN_RETRY,
             retry_scheduled: false,
@@ -84,7 +93,18 @@ impl PersistenceActor {
         }
         self.flushing = true;
         let batch = std::mem::take(&mut self.buffer);
-        let publishes = std::mem::take(&mut self.held);
+        if !self.held.is_empty() {
+            self.releasing.append(&mut self.held);
+            ctx.run_later(MAX_PUBLISH_HOLD, |actor, _| {
+                if !actor.releasing.is_empty() {
+                    tracing::warn!(
+                        publishes = actor.releasing.len(),
+                        "the database is slow; publishing before the pending rows are written"
+                    );
+                    actor.release_publishes();
+                }
+            });
+        }
         let store = self.store.clone();
         let writing = async move {
             let result = if batch.is_empty() {
@@ -99,9 +119,7 @@ impl PersistenceActor {
                 .into_actor(self)
                 .map(move |(batch, result), actor, ctx| {
                     actor.flushing = false;
-                    for publish in publishes {
-                        actor.broker.do_send(publish);
-                    }
+                    actor.release_publishes();
                     match result {
                         Ok(()) => {
                             if actor.last_error.take().is_some() {
@@ -111,7 +129,7 @@ impl PersistenceActor {
                             actor.count_inserts(&batch);
                             actor.flush(ctx);
                         }
-                        Err(error) => actor.keep_for_retry(ctx, batch, error.to_string()),
+                        Err(error) => actor.keep_for_retry(ctx, batch, error),
                     }
                 }),
         );
@@ -120,19 +138,35 @@ impl PersistenceActor {
     /// A batch failed. If the database answers, the batch itself is at fault: apply its
     /// writes one by one and drop (and log) only those the database refuses, so one bad write
     /// never blocks the others. If it does not answer, keep the batch and retry with backoff.
-    fn keep_for_retry(&mut self, ctx: &mut Context<Self>, batch: Vec<StateWrite>, error: String) {
+    fn keep_for_retry(
+        &mut self,
+        ctx: &mut Context<Self>,
+        batch: Vec<StateWrite>,
+        error: StoreError,
+    ) {
         self.flushing = true;
         let store = self.store.clone();
+        let transient = error.is_transient();
+        let error = error.to_string();
         let checking = async move {
-            if store.ping().await.is_err() {
+            if transient || store.ping().await.is_err() {
                 return Err(batch);
             }
+            let mut kept = Vec::new();
             for write in batch {
-                if let Err(refused) = store.apply_state_writes(std::slice::from_ref(&write)).await {
-                    tracing::error!(error = %refused, ?write, "the database refuses this state write; dropping it");
+                match store.apply_state_writes(std::slice::from_ref(&write)).await {
+                    Ok(()) => {}
+                    Err(failure) if failure.is_transient() => kept.push(write),
+                    Err(refused) => {
+                        tracing::error!(error = %refused, ?write, "the database refuses this state write; dropping it")
+                    }
                 }
             }
-            Ok(())
+            if kept.is_empty() {
+                Ok(())
+            } else {
+                Err(kept)
+            }
         };
         ctx.spawn(checking.into_actor(self).map(move |result, actor, ctx| {
             actor.flushing = false;
@@ -159,6 +193,45 @@ impl PersistenceActor {
                 }
             }
         }));
+    }
+
+    fn release_publishes(&mut self) {
+        for (_, publish) in self.releasing.drain(..) {
+            self.broker.do_send(publish);
+        }
+    }
+
+    /// Sends every publish held longer than [`MAX_PUBLISH_HOLD`]: a slow database delays a
+    /// fire by that much at most.
+    fn arm_hold_timer(&mut self, ctx: &mut Context<Self>) {
+        if self.hold_timer {
+            return;
+        }
+        self.hold_timer = true;
+        ctx.run_later(MAX_PUBLISH_HOLD / 2, |actor, ctx| {
+            actor.hold_timer = false;
+            let now = Instant::now();
+            let mut late = 0;
+            for list in [&mut actor.held, &mut actor.releasing] {
+                let (expired, kept): (Vec<_>, Vec<_>) = list
+                    .drain(..)
+                    .partition(|(since, _)| now - *since >= MAX_PUBLISH_HOLD);
+                *list = kept;
+                late += expired.len();
+                for (_, publish) in expired {
+                    actor.broker.do_send(publish);
+                }
+            }
+            if late > 0 {
+                tracing::warn!(
+                    publishes = late,
+                    "the database is slow; publishing before the pending rows are written"
+                );
+            }
+            if !actor.held.is_empty() || !actor.releasing.is_empty() {
+                actor.arm_hold_timer(ctx);
+            }
+        });
     }
 
     fn count_inserts(&mut self, batch: &[StateWrite]) {
@@ -232,7 +305,8 @@ impl Handler<PersistThenPublish> for PersistenceActor {
             // The database is failing: do not hold the fire back for it.
             self.broker.do_send(publish);
         } else {
-            self.held.push(publish);
+            self.held.push((Instant::now(), publish));
+            self.arm_hold_timer(ctx);
         }
         self.buffer.push(write);
         self.flush(ctx);
@@ -256,9 +330,8 @@ impl Handler<FlushAndStop> for PersistenceActor {
 
     fn handle(&mut self, _: FlushAndStop, _: &mut Context<Self>) -> Self::Result {
         let batch = std::mem::take(&mut self.buffer);
-        for publish in std::mem::take(&mut self.held) {
-            self.broker.do_send(publish);
-        }
+        self.releasing.append(&mut self.held);
+        self.release_publishes();
         let store = self.store.clone();
         Box::pin(
             async move {

@@ -2,7 +2,7 @@
 //! take run-now and completion reports), applies the API's changes at once, reconciles with
 //! the table every tick (rows changed behind its back), and restarts a job actor that died.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -58,10 +58,15 @@ pub struct StopAll;
 #[error("job not scheduled by this instance")]
 pub struct NoSuchJob;
 
+/// Every this many ticks the reconcile compares every full row.
+const FULL_RECONCILE_EVERY: u64 = 12;
+
 struct Entry {
     addr: Addr<JobActor>,
     config: JobConfig,
     updated_at: Option<DateTime<Utc>>,
+    /// When this entry was last set from the API or the table.
+    touched_at: DateTime<Utc>,
 }
 
 pub struct Supervisor {
@@ -71,6 +76,7 @@ pub struct Supervisor {
     reconciling: bool,
     /// When the last reconcile started: rows updated since then are re-read in full.
     last_reconcile: Option<DateTime<Utc>>,
+    ticks: u64,
 }
 
 impl Supervisor {
@@ -81,6 +87,7 @@ impl Supervisor {
             initial: Some((jobs, open_runs)),
             reconciling: false,
             last_reconcile: None,
+            ticks: 0,
         }
     }
 
@@ -95,6 +102,7 @@ impl Supervisor {
                 addr,
                 config,
                 updated_at,
+                touched_at: Utc::now(),
             },
         );
     }
@@ -106,6 +114,7 @@ impl Supervisor {
         match self.jobs.get_mut(&job.config.job_id) {
             Some(entry) if entry.addr.connected() => {
                 entry.updated_at = job.state.updated_at;
+                entry.touched_at = Utc::now();
                 if entry.config != job.config {
                     entry.config = job.config.clone();
                     entry.addr.do_send(Reload(job.config));
@@ -125,13 +134,18 @@ impl Supervisor {
         }
     }
 
-    /// Re-reads the table: cheap `(job_id, updated_at)` pairs first, full rows only for jobs
-    /// that are new, changed, or touched since the previous reconcile.
+    /// Re-reads the table. Every tick: cheap `(job_id, updated_at)` pairs, and full rows only
+    /// for jobs that are new, have another `updated_at`, or were touched around the previous
+    /// reconcile. Every [`FULL_RECONCILE_EVERY`] ticks: every full row, so a change made
+    /// without touching `updated_at` is picked up too. Jobs the API changed while the table
+    /// was being read are left alone (the API's version is newer).
     fn reconcile(&mut self, ctx: &mut Context<Self>) {
         if self.reconciling {
             return;
         }
         self.reconciling = true;
+        self.ticks += 1;
+        let full = self.ticks.is_multiple_of(FULL_RECONCILE_EVERY);
         let store = self.engine.store.clone();
         let scope = self.engine.settings.scope;
         let since = self.last_reconcile;
@@ -142,41 +156,61 @@ impl Supervisor {
             .map(|(job_id, entry)| (job_id.clone(), entry.updated_at))
             .collect();
         let reading = async move {
+            if full {
+                let jobs = store.list_jobs(scope).await?;
+                let present = jobs.iter().map(|job| job.config.job_id.clone()).collect();
+                return Ok((present, jobs));
+            }
             let versions = store.job_versions(scope).await?;
             let mut changed = Vec::new();
             for (job_id, updated_at) in &versions {
-                let touched_recently = matches!((updated_at, since), (Some(at), Some(since)) if *at >= since - chrono::Duration::seconds(2));
+                let touched_recently = matches!((updated_at, since),
+                    (Some(at), Some(since)) if *at >= since - chrono::Duration::seconds(2));
                 if known.get(job_id) != Some(updated_at) || touched_recently {
                     if let Some(job) = store.get_job(scope, job_id).await? {
                         changed.push(job);
                     }
                 }
             }
-            let present: std::collections::HashSet<String> =
-                versions.into_iter().map(|(id, _)| id).collect();
+            let present: HashSet<String> = versions.into_iter().map(|(id, _)| id).collect();
             Ok::<_, crate::store::StoreError>((present, changed))
         };
         ctx.spawn(reading.into_actor(self).map(move |result, actor, _| {
             actor.reconciling = false;
-            match result {
-                Ok((present, changed)) => {
-                    actor.last_reconcile = Some(started);
-                    let gone: Vec<String> = actor.jobs.keys().filter(|id| !present.contains(*id)).cloned().collect();
-                    for job_id in gone {
-                        tracing::info!(%job_id, "job deleted from the table; stopping it");
-                        actor.remove(&job_id);
-                    }
-                    for job in changed {
-                        actor.upsert(job);
-                    }
-                    // Restart any actor that died.
-                    let dead: Vec<String> = actor.jobs.iter().filter(|(_, e)| !e.addr.connected()).map(|(id, _)| id.clone()).collect();
-                    for job_id in dead {
-                        tracing::error!(%job_id, "job actor had stopped; it restarts at the next reconcile");
-                        actor.jobs.remove(&job_id);
-                    }
+            let (present, changed) = match result {
+                Ok(read) => read,
+                Err(error) => {
+                    tracing::warn!(%error, "reconcile with the jobs table failed; will retry next tick");
+                    return;
                 }
-                Err(error) => tracing::warn!(%error, "reconcile with the jobs table failed; will retry next tick"),
+            };
+            actor.last_reconcile = Some(started);
+            let settled = |entry: &Entry| entry.touched_at < started;
+            let gone: Vec<String> = actor
+                .jobs
+                .iter()
+                .filter(|(job_id, entry)| !present.contains(*job_id) && settled(entry))
+                .map(|(job_id, _)| job_id.clone())
+                .collect();
+            for job_id in gone {
+                tracing::info!(%job_id, "job deleted from the table behind the API; stopping it");
+                actor.remove(&job_id);
+            }
+            for job in changed {
+                if actor.jobs.get(&job.config.job_id).is_none_or(settled) {
+                    actor.upsert(job);
+                }
+            }
+            // Replace any actor that died: the next reconcile respawns it from its row.
+            let dead: Vec<String> = actor
+                .jobs
+                .iter()
+                .filter(|(_, entry)| !entry.addr.connected())
+                .map(|(job_id, _)| job_id.clone())
+                .collect();
+            for job_id in dead {
+                tracing::error!(%job_id, "job actor had stopped; restarting it at the next reconcile");
+                actor.jobs.remove(&job_id);
             }
         }));
     }

@@ -30,6 +30,45 @@ pub enum StoreError {
     Database(#[from] DbErr),
 }
 
+impl StoreError {
+    /// Whether trying again later may succeed: the database is unreachable, busy or locked,
+    /// rather than refusing the statement itself.
+    pub fn is_transient(&self) -> bool {
+        use sea_orm::{sqlx, RuntimeErr};
+        let runtime = match self {
+            StoreError::Database(DbErr::ConnectionAcquire(_)) => return true,
+            StoreError::Database(
+                DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime),
+            ) => runtime,
+            _ => return false,
+        };
+        let RuntimeErr::SqlxError(error) = runtime else {
+            return false;
+        };
+        match error.as_ref() {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::Tls(_) => true,
+            sqlx::Error::Database(database) => {
+                if let Some(mysql) = database.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                {
+                    // Lock wait timeout, deadlock, server shutdown, too many connections.
+                    return matches!(mysql.number(), 1205 | 1213 | 1053 | 1040);
+                }
+                // SQLite: BUSY, LOCKED and their extended codes.
+                matches!(
+                    database.code().as_deref(),
+                    Some("5" | "6" | "261" | "262" | "517")
+                )
+            }
+            _ => false,
+        }
+    }
+}
+
 impl Store {
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -1,0 +1,105 @@
+//! Rows changed behind the API (another tool, another instance) reach the engine within a
+//! tick; the run history stays bounded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actors::Scope;
+use sea_orm::{ConnectionTrait, Statement, Value as SqlValue};
+use serde_json::json;
+
+use crate::amqp::TestQueue;
+use crate::helpers::{spawn_app_with, test_settings, Backend, TestDatabase};
+
+async fn execute(database: &TestDatabase, sql: &str, values: Vec<SqlValue>) {
+    let connection = database.connection().await;
+    let backend = connection.get_database_backend();
+    connection
+        .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"));
+}
+
+async fn rows_changed_behind_the_api_reach_the_engine_within_a_tick(backend: Backend) {
+    let database = Arc::new(TestDatabase::new(backend).await);
+    let mut settings = test_settings(Scope::Real, &database);
+    settings.tick_seconds = 1;
+    let app = spawn_app_with(settings, database.clone()).await;
+    let mut edited = TestQueue::new("real").await;
+    let mut inserted = TestQueue::new("real").await;
+    app.post_job(&json!({"job_id": "edited", "queue": edited.name, "interval_seconds": 1, "max_parallel": 100}))
+        .await;
+    assert!(edited.next(Duration::from_secs(3)).await.is_some());
+    let now = chrono::Utc::now().naive_utc();
+
+    execute(
+        &database,
+        "UPDATE jobs SET enabled = ?, updated_at = ? WHERE job_id = ?",
+        vec![false.into(), now.into(), "edited".into()],
+    )
+    .await;
+    execute(
+        &database,
+        "INSERT INTO jobs (job_id, scope, reschedule_mode, cron_expr, interval_seconds, queue, enabled, \
+         max_parallel, default_params, timeout_sec, retry_limit, telemetry_label, created_at, updated_at) \
+         VALUES (?, 'real', 'scheduler', '', 1, ?, ?, 100, '{}', 120, 3, 'inserted_job', ?, ?)",
+        vec!["inserted".into(), inserted.name.clone().into(), true.into(), now.into(), now.into()],
+    )
+    .await;
+    edited.collect_for(Duration::from_millis(2_500)).await;
+    let edited_after = edited.collect_for(Duration::from_secs(2)).await;
+    let inserted_fires = inserted.collect_for(Duration::from_secs(2)).await;
+
+    assert!(
+        edited_after.is_empty(),
+        "a job disabled in the table stops firing"
+    );
+    assert!(
+        !inserted_fires.is_empty(),
+        "a job inserted into the table starts firing"
+    );
+    assert_eq!(inserted_fires[0].body["job_id"], "inserted");
+
+    execute(
+        &database,
+        "DELETE FROM jobs WHERE job_id = ?",
+        vec!["inserted".into()],
+    )
+    .await;
+    inserted.collect_for(Duration::from_millis(2_500)).await;
+    assert!(
+        inserted
+            .collect_for(Duration::from_secs(2))
+            .await
+            .is_empty(),
+        "a job deleted from the table stops"
+    );
+    edited.delete().await;
+    inserted.delete().await;
+}
+crate::on_both_backends!(rows_changed_behind_the_api_reach_the_engine_within_a_tick);
+
+#[actix_web::test]
+async fn the_run_history_is_kept_bounded() {
+    let database = Arc::new(TestDatabase::new(Backend::Sqlite).await);
+    let mut settings = test_settings(Scope::Real, &database);
+    settings.run_history_limit = 3;
+    let app = spawn_app_with(settings, database).await;
+    let queue = TestQueue::new("real").await;
+    app.post_job(&json!({"job_id": "chatty", "queue": queue.name, "interval_seconds": 3600, "max_parallel": 100}))
+        .await;
+
+    for _ in 0..10 {
+        app.post("/jobs/chatty/run-now", None).await;
+    }
+    let runs = app.runs_until("chatty", 8, |runs| runs.len() <= 4).await;
+
+    // The limit plus at most a tenth of it (at least one) of slack before the next trim.
+    assert!(
+        runs.len() <= 4,
+        "{} runs kept with a limit of 3",
+        runs.len()
+    );
+    assert!(runs.len() >= 3, "the newest runs are kept");
+    queue.delete().await;
+}
