@@ -7,7 +7,7 @@ use actors::{Job, RunRecord, ValidationError};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use worker::CompletionReport;
+use worker::{CompletionAnswer, CompletionReport};
 
 use super::body::json_body;
 use crate::error::ApiError;
@@ -151,19 +151,6 @@ pub async fn resume(
     set_enabled(&state, path.into_inner(), true).await
 }
 
-/// The answer to a completion report.
-#[derive(Serialize)]
-struct CompletionAnswer {
-    job_id: String,
-    run_id: Option<uuid::Uuid>,
-    status: actors::RunStatus,
-    /// False when this run had been reported already: a duplicate counts once.
-    counted: bool,
-    /// Whether a queue-mode worker should publish the job's next run.
-    reschedule: bool,
-    duration_seconds: Option<f64>,
-}
-
 #[tracing::instrument(skip_all, fields(job_id = %path))]
 pub async fn last_run(
     state: web::Data<AppState>,
@@ -239,7 +226,7 @@ pub async fn last_run(
     Ok(HttpResponse::Ok().json(CompletionAnswer {
         job_id,
         run_id: completion.run_id,
-        status: completion.status,
+        status: completion.status.as_str().to_string(),
         counted: completion.counted,
         reschedule: completion.reschedule,
         duration_seconds: completion.duration_seconds,

@@ -14,3 +14,4 @@ mod jobs;
 mod reconcile;
 mod restart;
 mod seed_examples;
+mod worker_loop;

@@ -1,13 +1,47 @@
-//! The wire contract between jennie-scheduler and the worker services it triggers.
+//! The wire contract between jennie-scheduler and the worker services it triggers, and the SDK
+//! a Rust worker needs (feature `sdk`, on by default).
 //!
 //! The scheduler publishes one [`JobMessage`] per fire into the job's queue; a worker parses it
-//! with [`parse_job_message`] and reports back with a [`CompletionReport`]. Both sides use these
-//! types, so the contract cannot drift between them.
+//! with [`parse_job_message`], does the work, reports back with a [`CompletionReport`], and, in
+//! queue mode, publishes its own next run through a delay queue with [`reschedule_job`].
+//!
+//! ```no_run
+//! use worker::{CompletionStatus, JobMessage, Publisher, SchedulerClient, Worker, WorkerConfig};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let amqp = "amqp://guest:guest@127.0.0.1:5672/%2f";
+//! let queue = "real.jobs.buy-scanner";
+//! let config = WorkerConfig {
+//!     amqp_url: amqp.into(),
+//!     queue: queue.into(),
+//!     prefetch: 4,
+//!     scheduler: SchedulerClient::new("http://127.0.0.1:8095", None)?,
+//!     publisher: Publisher::new(amqp, queue),
+//! };
+//! // The handler does the work; the worker reports the outcome, reschedules in queue mode,
+//! // and acknowledges the message only after both.
+//! let handle = Worker::new(config).spawn(|job: JobMessage| async move {
+//!     println!("scanning with {:?}", job.params);
+//!     Ok::<(), String>(())
+//! });
+//! handle.stopped().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Both sides use these types, so the contract cannot drift between them.
 
 mod message;
 mod names;
+#[cfg(feature = "sdk")]
+mod sdk;
 
 pub use message::{
-    parse_job_message, CompletionReport, CompletionStatus, JobMessage, MessageError, TriggerSource,
+    parse_job_message, CompletionAnswer, CompletionReport, CompletionStatus, JobMessage,
+    MessageError, TriggerSource,
 };
 pub use names::{delay_queue_name, queue_prefix, JOBS_SEGMENT};
+#[cfg(feature = "sdk")]
+pub use sdk::{
+    reschedule_job, ClientError, PublishError, Publisher, SchedulerClient, Worker, WorkerConfig,
+    WorkerHandle,
+};

@@ -63,6 +63,13 @@ pub struct JobMessage {
     pub due_at: DateTime<Utc>,
     /// 1 for the first try, then 2, 3, ... for retries.
     pub attempt: u32,
+    /// Queue mode only: the self-rescheduling chain this message belongs to. A pause, a
+    /// resume or a watchdog restart starts a new chain; the old one stops at its next report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_id: Option<Uuid>,
+    /// Queue mode only: the position of this message in its chain (1 for the bootstrap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_seq: Option<u64>,
 }
 
 fn rfc3339_z<S: Serializer>(instant: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -105,7 +112,8 @@ pub enum CompletionStatus {
     Failed,
 }
 
-/// The body of `POST /jobs/{id}/last-run` (the worker's `mark_job_run`).
+/// The body of `POST /jobs/{id}/last-run` (the worker's `mark_job_run`). Every field is
+/// optional; an empty report is the success of the oldest run in flight.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompletionReport {
@@ -114,4 +122,108 @@ pub struct CompletionReport {
     pub error: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Queue mode: the run's chain, so the scheduler can tell a current chain from an old one
+    /// and record runs that workers published themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_source: Option<TriggerSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_at: Option<DateTime<Utc>>,
+}
+
+impl CompletionReport {
+    /// A report of `status` for the run of `message`, carrying what the scheduler needs to
+    /// record it even if it did not publish it itself.
+    pub fn for_message(
+        message: &JobMessage,
+        status: CompletionStatus,
+        error: Option<String>,
+    ) -> Self {
+        CompletionReport {
+            run_id: Some(message.run_id),
+            status: Some(status),
+            error,
+            started_at: None,
+            finished_at: Some(Utc::now()),
+            chain_id: message.chain_id,
+            chain_seq: message.chain_seq,
+            trigger_source: Some(message.trigger_source),
+            attempt: Some(message.attempt),
+            due_at: Some(message.due_at),
+            queued_at: Some(message.queued_at),
+        }
+    }
+}
+
+/// The scheduler's answer to a [`CompletionReport`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompletionAnswer {
+    pub job_id: String,
+    pub run_id: Option<Uuid>,
+    /// The run's final status as recorded.
+    pub status: String,
+    /// False when this run had been reported already: a duplicate counts once.
+    pub counted: bool,
+    /// Whether a queue-mode worker should publish the job's next run.
+    pub reschedule: bool,
+    pub duration_seconds: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_payloads_are_errors_not_panics() {
+        for payload in [
+            &b""[..],
+            b"{",
+            b"[]",
+            b"null",
+            b"{\"job_id\": 1}",
+            &[0xff, 0xfe],
+        ] {
+            assert!(parse_job_message(payload).is_err(), "{payload:?}");
+        }
+    }
+
+    #[test]
+    fn a_message_round_trips_with_z_instants() {
+        let message = JobMessage {
+            job_id: "buy-scanner".into(),
+            scope: "real".into(),
+            run_id: Uuid::new_v4(),
+            trigger_source: TriggerSource::AutoReschedule,
+            params: serde_json::Map::new(),
+            next_delay_sec: Some(300),
+            auto_reschedule: true,
+            timeout_sec: 120,
+            retry_limit: 3,
+            telemetry_label: "buy_scanner_job".into(),
+            queued_at: Utc::now(),
+            due_at: Utc::now(),
+            attempt: 1,
+            chain_id: None,
+            chain_seq: None,
+        };
+        let text = serde_json::to_string(&message).unwrap();
+        assert!(text.contains("\"trigger_source\":\"auto-reschedule\""));
+        assert!(
+            !text.contains("chain_id"),
+            "queue-mode fields only when set"
+        );
+        let parsed = parse_job_message(text.as_bytes()).unwrap();
+        assert_eq!(parsed.run_id, message.run_id);
+        assert!(parsed
+            .queued_at
+            .to_rfc3339_opts(SecondsFormat::Millis, true)
+            .ends_with('Z'));
+    }
 }

@@ -91,6 +91,15 @@ struct InFlight {
     params: Map<String, Value>,
     confirmed: bool,
     timeout: Option<SpawnHandle>,
+    /// Queue mode: the chain and position of this run.
+    chain: Option<(Uuid, u64)>,
+}
+
+/// The queue-mode chain the engine considers current.
+struct Chain {
+    id: Uuid,
+    /// The highest position whose report was told to reschedule.
+    last_seq: u64,
 }
 
 /// What to publish.
@@ -100,6 +109,7 @@ struct Fire {
     params: Map<String, Value>,
     attempt: u32,
     force: bool,
+    chain: Option<(Uuid, u64)>,
 }
 
 pub struct JobActor {
@@ -115,10 +125,21 @@ pub struct JobActor {
     recent: std::collections::VecDeque<(Uuid, RunStatus)>,
     /// Runs restored from the table at start-up, taken over in `started`.
     restored: Vec<RunRecord>,
+    /// Queue mode: the current chain (None until started or adopted from a report).
+    chain: Option<Chain>,
+    /// Queue mode: restarts the chain when no report came for interval + timeout.
+    watchdog: Option<SpawnHandle>,
+    /// A new job (not one loaded at start-up): queue mode bootstraps at once.
+    fresh: bool,
 }
 
 impl JobActor {
-    pub fn new(job: Job, open_runs: Vec<RunRecord>, engine: Arc<EngineContext>) -> Self {
+    pub fn new(
+        job: Job,
+        open_runs: Vec<RunRecord>,
+        engine: Arc<EngineContext>,
+        fresh: bool,
+    ) -> Self {
         let timing = Timing::of(&job.config, engine.settings.timezone);
         JobActor {
             timing,
@@ -130,8 +151,92 @@ impl JobActor {
             retries: HashMap::new(),
             recent: Default::default(),
             restored: open_runs,
+            chain: None,
+            watchdog: None,
+            fresh,
             config: job.config,
         }
+    }
+
+    fn queue_mode_active(&self) -> bool {
+        self.config.enabled && self.config.reschedule_mode == RescheduleMode::Queue
+    }
+
+    /// Queue mode: starts a new chain with a bootstrap message (seed §6.2). Any older chain
+    /// stops at its next report, which is answered `reschedule: false`.
+    fn start_chain(&mut self, ctx: &mut Context<Self>, why: &str) {
+        let id = Uuid::new_v4();
+        tracing::info!(job_id = %self.config.job_id, scope = %self.config.scope, chain_id = %id, why, "starting a queue-mode chain");
+        self.chain = Some(Chain { id, last_seq: 0 });
+        self.fire(
+            ctx,
+            Fire {
+                trigger: TriggerSource::Scheduler,
+                due_at: Utc::now(),
+                params: self.config.default_params.clone(),
+                attempt: 1,
+                force: true,
+                chain: Some((id, 1)),
+            },
+        );
+        self.arm_watchdog(ctx);
+    }
+
+    /// Queue mode: (re)arms the watchdog for interval_seconds + timeout_sec from now.
+    fn arm_watchdog(&mut self, ctx: &mut Context<Self>) {
+        if let Some(watchdog) = self.watchdog.take() {
+            ctx.cancel_future(watchdog);
+        }
+        if !self.queue_mode_active() {
+            return;
+        }
+        let quiet = self.config.interval_seconds.unwrap_or(0) + self.config.timeout_sec;
+        self.watchdog = Some(ctx.run_later(StdDuration::from_secs(quiet.max(1) as u64), move |actor, ctx| {
+            actor.watchdog = None;
+            if actor.queue_mode_active() {
+                tracing::warn!(job_id = %actor.config.job_id, scope = %actor.config.scope, quiet_seconds = quiet,
+                    "queue-mode chain broken: no report for interval_seconds + timeout_sec; restarting it");
+                actor.start_chain(ctx, "watchdog");
+            }
+        }));
+    }
+
+    /// Queue mode: whether the worker that reported a run of `chain` at position `seq` should
+    /// publish the next run. Exactly one report per position of the current chain says yes.
+    fn chain_verdict(
+        &mut self,
+        ctx: &mut Context<Self>,
+        chain: Option<(Uuid, Option<u64>)>,
+    ) -> bool {
+        if !self.queue_mode_active() {
+            return false;
+        }
+        let verdict = match (&mut self.chain, chain) {
+            (Some(current), Some((id, seq))) if current.id == id => {
+                let seq = seq.unwrap_or(current.last_seq + 1);
+                if seq > current.last_seq {
+                    current.last_seq = seq;
+                    true
+                } else {
+                    false
+                }
+            }
+            (Some(_), Some(_)) => false,
+            (None, Some((id, seq))) => {
+                tracing::info!(job_id = %self.config.job_id, chain_id = %id, "adopting the running queue-mode chain");
+                self.chain = Some(Chain {
+                    id,
+                    last_seq: seq.unwrap_or(1),
+                });
+                true
+            }
+            // A worker that does not send its chain: it cannot be told apart; keep it going.
+            (_, None) => true,
+        };
+        if verdict {
+            self.arm_watchdog(ctx);
+        }
+        verdict
     }
 
     fn scheduled(&self) -> bool {
@@ -185,6 +290,7 @@ impl JobActor {
                 params: self.config.default_params.clone(),
                 attempt: 1,
                 force: false,
+                chain: None,
             },
         );
         let (next, coalesced) = self.timing.next_after(due, Utc::now());
@@ -235,6 +341,7 @@ impl JobActor {
             params: fire.params,
             confirmed: false,
             timeout: None,
+            chain: fire.chain,
         };
         let record = RunRecord {
             run_id,
@@ -276,6 +383,8 @@ impl JobActor {
             queued_at: run.queued_at,
             due_at: run.due_at,
             attempt: run.attempt,
+            chain_id: run.chain.map(|(id, _)| id),
+            chain_seq: run.chain.map(|(_, seq)| seq),
         }
     }
 
@@ -317,9 +426,10 @@ impl JobActor {
         started_at: Option<DateTime<Utc>>,
         finished_at: DateTime<Utc>,
         error: Option<String>,
-    ) -> Option<f64> {
+    ) -> Option<(f64, Option<(Uuid, u64)>)> {
         let index = self.in_flight.iter().position(|run| run.run_id == run_id)?;
         let run = self.in_flight.remove(index);
+        let chain = run.chain;
         if let Some(timeout) = run.timeout {
             ctx.cancel_future(timeout);
         }
@@ -345,10 +455,14 @@ impl JobActor {
             last_error: error,
         });
         self.remember(run_id, status);
-        if matches!(status, RunStatus::Failed | RunStatus::Timeout) {
+        // A queue-mode chain goes on by itself (and its watchdog restarts it): a retry would
+        // start a second chain.
+        if matches!(status, RunStatus::Failed | RunStatus::Timeout)
+            && self.config.reschedule_mode == RescheduleMode::Scheduler
+        {
             self.retry_later(ctx, run);
         }
-        Some(duration)
+        Some((duration, chain))
     }
 
     fn remember(&mut self, run_id: Uuid, status: RunStatus) {
@@ -377,6 +491,7 @@ impl JobActor {
                     params: run.params,
                     attempt: run.attempt + 1,
                     force: false,
+                    chain: None,
                 },
             );
         });
@@ -403,6 +518,7 @@ impl JobActor {
                 params: record.params,
                 confirmed: record.status == RunStatus::Queued,
                 timeout: None,
+                chain: None,
             };
             let run_id = run.run_id;
             if run.confirmed {
@@ -444,6 +560,7 @@ impl JobActor {
                             params: self.config.default_params.clone(),
                             attempt: 1,
                             force: false,
+                            chain: None,
                         },
                     );
                 } else {
@@ -460,7 +577,18 @@ impl JobActor {
     }
 
     fn reload(&mut self, ctx: &mut Context<Self>, config: JobConfig) {
+        let was_chaining = self.queue_mode_active();
         let old = std::mem::replace(&mut self.config, config);
+        match (was_chaining, self.queue_mode_active()) {
+            (false, true) => self.start_chain(ctx, "job resumed"),
+            (true, false) => {
+                tracing::info!(job_id = %self.config.job_id, scope = %self.config.scope, "queue-mode chain stops at its next report");
+                self.chain = None;
+                self.arm_watchdog(ctx);
+            }
+            (true, true) => self.arm_watchdog(ctx),
+            (false, false) => {}
+        }
         let config = &self.config;
         let schedule_changed = old.cron_expr != config.cron_expr
             || old.interval_seconds != config.interval_seconds
@@ -500,6 +628,15 @@ impl Actor for JobActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.restore_runs(ctx);
         self.resume_schedule(ctx);
+        if self.queue_mode_active() {
+            if self.fresh {
+                self.start_chain(ctx, "job created");
+            } else {
+                // The chain may be running: adopt it from its next report, or restart it if
+                // none comes in time.
+                self.arm_watchdog(ctx);
+            }
+        }
     }
 }
 
@@ -531,6 +668,7 @@ impl Handler<RunNow> for JobActor {
                 params,
                 attempt: 1,
                 force: true,
+                chain: None,
             },
         );
         Ok(run_id.expect("a forced fire always publishes"))
@@ -545,59 +683,92 @@ impl Handler<Complete> for JobActor {
             CompletionStatus::Success => RunStatus::Success,
             CompletionStatus::Failed => RunStatus::Failed,
         };
-        let reschedule =
-            self.config.enabled && self.config.reschedule_mode == RescheduleMode::Queue;
-        let run_id = match report.run_id {
-            Some(run_id) => run_id,
-            None => match self.in_flight.first() {
-                Some(oldest) => oldest.run_id,
-                None => {
-                    // A report for work the scheduler did not dispatch (or already closed):
-                    // it still tells when the job last ran.
-                    let finished_at = report.finished_at.unwrap_or_else(Utc::now);
-                    self.persist(StateWrite::LastRun {
-                        job_id: self.config.job_id.clone(),
-                        last_run_at: finished_at,
-                        last_status: status,
-                        last_error: report.error,
-                    });
-                    return Ok(Completion {
-                        run_id: None,
-                        status,
-                        counted: true,
-                        reschedule,
-                        duration_seconds: None,
-                    });
-                }
-            },
-        };
         let finished_at = report.finished_at.unwrap_or_else(Utc::now);
-        if let Some(duration_seconds) = self.finish(
-            ctx,
-            run_id,
-            status,
-            report.started_at,
-            finished_at,
-            report.error,
-        ) {
+        let reported_chain = report.chain_id.map(|id| (id, report.chain_seq));
+        let Some(run_id) = report
+            .run_id
+            .or_else(|| self.in_flight.first().map(|run| run.run_id))
+        else {
+            // A report for work the scheduler did not dispatch (or already closed): it still
+            // tells when the job last ran.
+            self.persist(StateWrite::LastRun {
+                job_id: self.config.job_id.clone(),
+                last_run_at: finished_at,
+                last_status: status,
+                last_error: report.error,
+            });
+            let reschedule = self.chain_verdict(ctx, reported_chain);
+            return Ok(Completion {
+                run_id: None,
+                status,
+                counted: true,
+                reschedule,
+                duration_seconds: None,
+            });
+        };
+        let error = report.error.clone();
+        if let Some((duration, chain)) =
+            self.finish(ctx, run_id, status, report.started_at, finished_at, error)
+        {
+            let chain = reported_chain.or(chain.map(|(id, seq)| (id, Some(seq))));
+            let reschedule = self.chain_verdict(ctx, chain);
             return Ok(Completion {
                 run_id: Some(run_id),
                 status,
                 counted: true,
                 reschedule,
-                duration_seconds: Some(duration_seconds),
+                duration_seconds: Some(duration),
             });
         }
-        match self.recent.iter().find(|(id, _)| *id == run_id) {
-            Some((_, earlier)) => Ok(Completion {
+        if let Some((_, earlier)) = self.recent.iter().find(|(id, _)| *id == run_id) {
+            return Ok(Completion {
                 run_id: Some(run_id),
                 status: *earlier,
                 counted: false,
                 reschedule: false,
                 duration_seconds: None,
-            }),
-            None => Err(UnknownRun(run_id)),
+            });
         }
+        if report.chain_id.is_none() && report.trigger_source != Some(TriggerSource::AutoReschedule)
+        {
+            return Err(UnknownRun(run_id));
+        }
+        // A run a queue-mode worker published itself: record it now that it is over.
+        let record = RunRecord {
+            run_id,
+            job_id: self.config.job_id.clone(),
+            scope: self.config.scope.as_str().to_string(),
+            trigger_source: report
+                .trigger_source
+                .unwrap_or(TriggerSource::AutoReschedule),
+            attempt: report.attempt.unwrap_or(1),
+            due_at: report.due_at.unwrap_or(finished_at),
+            queued_at: report.queued_at.unwrap_or(finished_at),
+            started_at: report.started_at,
+            finished_at: Some(finished_at),
+            status,
+            error: report.error.clone(),
+            params: Map::new(),
+        };
+        let duration_seconds = record.duration_seconds();
+        tracing::info!(job_id = %self.config.job_id, scope = %self.config.scope, trigger_source = record.trigger_source.as_str(),
+            run_id = %run_id, status = status.as_str(), "run finished");
+        self.persist(StateWrite::InsertRun(record));
+        self.persist(StateWrite::LastRun {
+            job_id: self.config.job_id.clone(),
+            last_run_at: finished_at,
+            last_status: status,
+            last_error: report.error,
+        });
+        self.remember(run_id, status);
+        let reschedule = self.chain_verdict(ctx, reported_chain);
+        Ok(Completion {
+            run_id: Some(run_id),
+            status,
+            counted: true,
+            reschedule,
+            duration_seconds,
+        })
     }
 }
 

@@ -77,6 +77,9 @@ pub struct Supervisor {
     /// When the last reconcile started: rows updated since then are re-read in full.
     last_reconcile: Option<DateTime<Utc>>,
     ticks: u64,
+    /// Jobs the API deleted, and when: a reconcile that read the table before the delete
+    /// must not bring them back.
+    removed: HashMap<String, DateTime<Utc>>,
 }
 
 impl Supervisor {
@@ -88,14 +91,16 @@ impl Supervisor {
             reconciling: false,
             last_reconcile: None,
             ticks: 0,
+            removed: HashMap::new(),
         }
     }
 
-    fn spawn(&mut self, job: Job, open_runs: Vec<RunRecord>) {
+    /// Starts a job actor; `fresh` for a job new to the service (queue mode bootstraps).
+    fn spawn(&mut self, job: Job, open_runs: Vec<RunRecord>, fresh: bool) {
         let job_id = job.config.job_id.clone();
         let config = job.config.clone();
         let updated_at = job.state.updated_at;
-        let addr = JobActor::new(job, open_runs, self.engine.clone()).start();
+        let addr = JobActor::new(job, open_runs, self.engine.clone(), fresh).start();
         self.jobs.insert(
             job_id,
             Entry {
@@ -122,13 +127,14 @@ impl Supervisor {
             }
             Some(_) => {
                 tracing::error!(job_id = %job.config.job_id, "job actor had stopped; restarting it");
-                self.spawn(job, Vec::new());
+                self.spawn(job, Vec::new(), false);
             }
-            None => self.spawn(job, Vec::new()),
+            None => self.spawn(job, Vec::new(), true),
         }
     }
 
     fn remove(&mut self, job_id: &str) {
+        self.removed.insert(job_id.to_string(), Utc::now());
         if let Some(entry) = self.jobs.remove(job_id) {
             entry.addr.do_send(Shutdown);
         }
@@ -196,8 +202,10 @@ impl Supervisor {
                 tracing::info!(%job_id, "job deleted from the table behind the API; stopping it");
                 actor.remove(&job_id);
             }
+            actor.removed.retain(|_, at| *at >= started - chrono::Duration::minutes(1));
             for job in changed {
-                if actor.jobs.get(&job.config.job_id).is_none_or(settled) {
+                let removed_since = actor.removed.get(&job.config.job_id).is_some_and(|at| *at >= started);
+                if !removed_since && actor.jobs.get(&job.config.job_id).is_none_or(settled) {
                     actor.upsert(job);
                 }
             }
@@ -228,7 +236,7 @@ impl Actor for Supervisor {
             let count = jobs.len();
             for job in jobs {
                 let runs = runs_by_job.remove(&job.config.job_id).unwrap_or_default();
-                self.spawn(job, runs);
+                self.spawn(job, runs, false);
             }
             tracing::info!(jobs = count, scope = %self.engine.settings.scope, "all job timers armed");
         }
