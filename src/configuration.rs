@@ -34,6 +34,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `SCHEDULER_HTTP_WORKERS`: HTTP worker threads (default: one per core).
     pub http_workers: usize,
+    /// `SCHEDULER_METRICS_PER_JOB`: per-job `job_id` metric labels (default true; `false` for
+    /// very large job counts: every job is then counted under `job_id="_all"`).
+    pub metrics_per_job: bool,
 }
 
 /// How log lines are written.
@@ -59,10 +62,11 @@ struct RawSettings {
     scheduler_run_history_limit: Option<String>,
     log_format: Option<String>,
     scheduler_http_workers: Option<String>,
+    scheduler_metrics_per_job: Option<String>,
 }
 
 /// The keys this service reads from the environment.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 14] = [
     "SCHEDULER_SCOPE",
     "SCHEDULER_TICK_SECONDS",
     "SCHEDULER_TIMEZONE",
@@ -76,6 +80,7 @@ const KEYS: [&str; 13] = [
     "SCHEDULER_RUN_HISTORY_LIMIT",
     "LOG_FORMAT",
     "SCHEDULER_HTTP_WORKERS",
+    "SCHEDULER_METRICS_PER_JOB",
 ];
 
 impl Settings {
@@ -95,6 +100,7 @@ impl Settings {
             run_history_limit: 1000,
             log_format: LogFormat::Text,
             http_workers: std::thread::available_parallelism().map_or(2, usize::from),
+            metrics_per_job: true,
         }
     }
 
@@ -190,6 +196,13 @@ impl Settings {
         }
         if let Some(value) = raw.scheduler_http_workers {
             settings.http_workers = parse_positive("SCHEDULER_HTTP_WORKERS", &value)? as usize;
+        }
+        if let Some(value) = raw.scheduler_metrics_per_job {
+            settings.metrics_per_job = match value.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                other => bail!("SCHEDULER_METRICS_PER_JOB must be true or false, not '{other}'"),
+            };
         }
         settings.log_format = match raw
             .log_format

@@ -51,11 +51,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: String,
-    field: Option<&'a str>,
+/// Every 4xx/5xx answer: `{"error": code, "message": text, "field": name-or-null}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    /// A stable code: `invalid_json`, `invalid_body`, `missing_field`, `invalid_field`,
+    /// `unknown_field`, `invalid_query`, `unauthorized`, `not_found`, `run_not_found`,
+    /// `method_not_allowed`, `job_exists`, `max_parallel_reached`, `payload_too_large`,
+    /// `database_unavailable`, `engine_unavailable`.
+    pub error: &'a str,
+    pub message: String,
+    /// The offending field, when there is one.
+    pub field: Option<&'a str>,
 }
 
 impl ApiError {

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod configuration;
 pub mod error;
+pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

@@ -28,6 +28,8 @@ pub struct Application {
 impl Application {
     /// Connects to and migrates the database, then binds the HTTP listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        // Before anything records a metric.
+        let metrics = web::Data::new(crate::telemetry::prometheus());
         let store = Store::connect(&settings.database)
             .await
             .with_context(|| format!("connecting to {}", settings.database))?;
@@ -52,8 +54,10 @@ impl Application {
         let token = web::Data::new(ApiToken(settings.api_token.clone()));
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(crate::telemetry::access_log))
                 .app_data(state.clone())
                 .app_data(token.clone())
+                .app_data(metrics.clone())
                 .configure(routes::configure)
         })
         .workers(settings.http_workers)
@@ -98,5 +102,6 @@ fn engine_settings(settings: &Settings) -> EngineSettings {
         misfire_grace: chrono::Duration::seconds(settings.misfire_grace_seconds as i64),
         rabbitmq_url: settings.rabbitmq_url.clone(),
         history_limit: settings.run_history_limit,
+        metrics_per_job: settings.metrics_per_job,
     }
 }

@@ -3,11 +3,12 @@
 
 pub mod engine;
 pub mod job;
+pub mod metrics;
 pub mod run;
 pub mod schedule;
 pub mod store;
 
-pub use job::{Job, JobConfig, JobState, RescheduleMode, Scope, ValidationError};
+pub use job::{Job, JobConfig, JobInput, JobState, RescheduleMode, Scope, ValidationError};
 pub use run::{RunRecord, RunStatus, StateWrite};
 pub use schedule::{CronError, CronSchedule};
 pub use store::{DatabaseTarget, Store, StoreError};

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use worker::TriggerSource;
 
 /// Where a run is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     /// Recorded, not yet confirmed by the broker (the outbox).
@@ -53,7 +53,7 @@ impl RunStatus {
 }
 
 /// One row of the run history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RunRecord {
     pub run_id: Uuid,
     pub job_id: String,
@@ -67,6 +67,7 @@ pub struct RunRecord {
     pub status: RunStatus,
     pub error: Option<String>,
     /// The params the message carried.
+    #[schema(value_type = Object)]
     pub params: serde_json::Map<String, serde_json::Value>,
 }
 

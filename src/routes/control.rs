@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use worker::{CompletionAnswer, CompletionReport};
 
 use super::body::json_body;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::startup::AppState;
 
 /// The query of `run-now`.
@@ -44,6 +44,32 @@ async fn existing_job(state: &AppState, job_id: &str) -> Result<Job, ApiError> {
         .ok_or_else(|| ApiError::JobNotFound(job_id.to_string()))
 }
 
+/// The optional body of `run-now`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct RunNowRequest {
+    /// Overlaid on the job's default_params.
+    #[schema(value_type = Option<Object>)]
+    params: Option<Value>,
+}
+
+/// The answer of `run-now`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct RunNowAccepted {
+    job_id: String,
+    run_id: uuid::Uuid,
+    /// Always `manual`.
+    trigger_source: String,
+    /// Always `pending`: the run is recorded and on its way to the broker.
+    status: String,
+}
+
+#[utoipa::path(post, path = "/jobs/{job_id}/run-now", tag = "control", security(("bearer" = [])),
+    params(("job_id" = String, Path), ("force" = Option<bool>, Query, description = "run even when max_parallel runs are in flight")),
+    request_body(content = Option<RunNowRequest>),
+    responses((status = 202, body = RunNowAccepted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "max_parallel reached", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(job_id = %path))]
 pub async fn run_now(
     state: web::Data<AppState>,
@@ -135,6 +161,9 @@ async fn set_enabled(
     Ok(HttpResponse::Ok().json(job))
 }
 
+#[utoipa::path(post, path = "/jobs/{job_id}/pause", tag = "control", security(("bearer" = [])),
+    params(("job_id" = String, Path)),
+    responses((status = 200, body = Job), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(job_id = %path))]
 pub async fn pause(
     state: web::Data<AppState>,
@@ -143,6 +172,9 @@ pub async fn pause(
     set_enabled(&state, path.into_inner(), false).await
 }
 
+#[utoipa::path(post, path = "/jobs/{job_id}/resume", tag = "control", security(("bearer" = [])),
+    params(("job_id" = String, Path)),
+    responses((status = 200, body = Job), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(job_id = %path))]
 pub async fn resume(
     state: web::Data<AppState>,
@@ -151,6 +183,11 @@ pub async fn resume(
     set_enabled(&state, path.into_inner(), true).await
 }
 
+#[utoipa::path(post, path = "/jobs/{job_id}/last-run", tag = "control", security(("bearer" = [])),
+    params(("job_id" = String, Path)),
+    request_body(content = Option<CompletionReport>, description = "No body: success of the oldest run in flight"),
+    responses((status = 200, body = CompletionAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(job_id = %path))]
 pub async fn last_run(
     state: web::Data<AppState>,
@@ -234,13 +271,17 @@ pub async fn last_run(
 }
 
 /// A run as the history endpoint shows it.
-#[derive(Serialize)]
-struct RunView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RunView {
     #[serde(flatten)]
     run: RunRecord,
     duration_seconds: Option<f64>,
 }
 
+#[utoipa::path(get, path = "/jobs/{job_id}/runs", tag = "control", security(("bearer" = [])),
+    params(("job_id" = String, Path), ("limit" = Option<u64>, Query, description = "1 to 10000, default 100")),
+    responses((status = 200, description = "Newest first", body = [RunView]), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(job_id = %path))]
 pub async fn runs(
     state: web::Data<AppState>,

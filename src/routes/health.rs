@@ -10,10 +10,15 @@ use crate::startup::AppState;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "The process answers: {\"status\": \"ok\"}")))]
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses((status = 200, description = "Database and broker answer"),
+        (status = 503, description = "Something is down: {status, database, broker, outbox, state_writes}")))]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let database = match tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await {
         Ok(Ok(())) => "up".to_string(),

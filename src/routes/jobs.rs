@@ -2,19 +2,27 @@
 
 use actix_web::{web, HttpResponse};
 use actors::engine::{Remove, Upsert};
-use actors::JobConfig;
+use actors::{Job, JobConfig, JobInput};
 use chrono::Utc;
 
 use super::body::required_json_body;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::startup::AppState;
 
+#[utoipa::path(get, path = "/jobs", tag = "jobs", security(("bearer" = [])),
+    responses((status = 200, description = "Every job of this instance's scope", body = [Job]),
+        (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let jobs = state.store.list_jobs(state.scope).await?;
     Ok(HttpResponse::Ok().json(jobs))
 }
 
+#[utoipa::path(post, path = "/jobs", tag = "jobs", security(("bearer" = [])),
+    request_body(content = JobInput, description = "job_id and queue required; see SPEC §2"),
+    responses((status = 201, description = "The stored job, with its armed next_due_at", body = Job),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn create(
     state: web::Data<AppState>,
@@ -30,6 +38,9 @@ pub async fn create(
         .json(job))
 }
 
+#[utoipa::path(get, path = "/jobs/{job_id}", tag = "jobs", security(("bearer" = [])),
+    params(("job_id" = String, Path)),
+    responses((status = 200, body = Job), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(job_id = %path))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -44,6 +55,11 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(job))
 }
 
+#[utoipa::path(put, path = "/jobs/{job_id}", tag = "jobs", security(("bearer" = [])),
+    params(("job_id" = String, Path)),
+    request_body(content = JobInput, description = "The fields to change; the schedule reloads at once"),
+    responses((status = 200, body = Job), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(job_id = %path))]
 pub async fn update(
     state: web::Data<AppState>,
@@ -68,6 +84,10 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(job))
 }
 
+#[utoipa::path(delete, path = "/jobs/{job_id}", tag = "jobs", security(("bearer" = [])),
+    params(("job_id" = String, Path)),
+    responses((status = 204, description = "Stopped and deleted, with its run history"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(job_id = %path))]
 pub async fn delete(
     state: web::Data<AppState>,

@@ -2,9 +2,10 @@
 
 mod auth;
 mod body;
-mod control;
-mod health;
-mod jobs;
+pub(crate) mod control;
+pub(crate) mod health;
+pub(crate) mod jobs;
+pub(crate) mod metrics;
 
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
@@ -16,6 +17,11 @@ pub use auth::ApiToken;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health::health))
         .route("/ready", web::get().to(health::ready))
+        .route("/metrics", web::get().to(metrics::metrics))
+        .service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url(
+            "/openapi.json",
+            <crate::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
+        ))
         .service(
             web::scope("/jobs")
                 .wrap(actix_web::middleware::from_fn(auth::require_token))

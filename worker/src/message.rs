@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use uuid::Uuid;
 
 /// What caused a run to be published.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TriggerSource {
@@ -41,6 +42,7 @@ impl TriggerSource {
 }
 
 /// One fire of one job: the JSON body published to the job's queue (SPEC §3).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobMessage {
     pub job_id: String,
@@ -49,6 +51,7 @@ pub struct JobMessage {
     pub run_id: Uuid,
     pub trigger_source: TriggerSource,
     /// `default_params` of the job, overlaid by the params of a run-now call.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub params: serde_json::Map<String, serde_json::Value>,
     pub next_delay_sec: Option<i64>,
     /// True exactly when the job is in queue mode.
@@ -105,6 +108,7 @@ pub fn parse_job_message(payload: &[u8]) -> Result<JobMessage, MessageError> {
 }
 
 /// The outcome a worker reports for a run.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CompletionStatus {
@@ -114,6 +118,7 @@ pub enum CompletionStatus {
 
 /// The body of `POST /jobs/{id}/last-run` (the worker's `mark_job_run`). Every field is
 /// optional; an empty report is the success of the oldest run in flight.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompletionReport {
@@ -163,6 +168,7 @@ impl CompletionReport {
 }
 
 /// The scheduler's answer to a [`CompletionReport`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompletionAnswer {
     pub job_id: String,

@@ -185,6 +185,7 @@ impl BrokerActor {
                         actor.declared.clear();
                         actor.backoff = MIN_BACKOFF;
                         actor.last_error = None;
+                        metrics::gauge!(crate::metrics::BROKER_CONNECTED).set(1.0);
                         actor.drain(ctx);
                     }
                     Err(error) => {
@@ -208,12 +209,14 @@ impl BrokerActor {
         }
         self.link = Link::Down;
         self.declared.clear();
+        metrics::gauge!(crate::metrics::BROKER_CONNECTED).set(0.0);
         self.retry_later(ctx, error);
     }
 
     /// Sends what the window allows from the outbox.
     fn drain(&mut self, ctx: &mut Context<Self>) {
         let Link::Up { channel, .. } = &self.link else {
+            metrics::gauge!(crate::metrics::BROKER_OUTBOX).set(self.outbox.len() as f64);
             return;
         };
         let channel = channel.clone();
@@ -233,6 +236,7 @@ impl BrokerActor {
                 actor.drain(ctx);
             }));
         }
+        metrics::gauge!(crate::metrics::BROKER_OUTBOX).set(self.outbox.len() as f64);
     }
 
     fn settle(
@@ -242,6 +246,14 @@ impl BrokerActor {
         attempt: Attempt,
         generation: u64,
     ) {
+        let result = match &attempt {
+            Attempt::Confirmed => "ack",
+            Attempt::Lost(_) => "connection_lost",
+            Attempt::Rejected(PublishFailure::Nacked) => "nack",
+            Attempt::Rejected(PublishFailure::Unroutable) => "unroutable",
+            Attempt::Rejected(PublishFailure::Declare(_)) => "declare_error",
+        };
+        metrics::counter!(crate::metrics::PUBLISH_TOTAL, "result" => result).increment(1);
         let outcome = match attempt {
             Attempt::Confirmed => Ok(()),
             Attempt::Lost(error) => {
@@ -327,6 +339,7 @@ impl Actor for BrokerActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        metrics::gauge!(crate::metrics::BROKER_CONNECTED).set(0.0);
         self.connect(ctx);
     }
 }

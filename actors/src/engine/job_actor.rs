@@ -131,6 +131,8 @@ pub struct JobActor {
     watchdog: Option<SpawnHandle>,
     /// A new job (not one loaded at start-up): queue mode bootstraps at once.
     fresh: bool,
+    /// The `job_id` metric label.
+    metric_job: String,
 }
 
 impl JobActor {
@@ -141,6 +143,8 @@ impl JobActor {
         fresh: bool,
     ) -> Self {
         let timing = Timing::of(&job.config, engine.settings.timezone);
+        let metric_job =
+            crate::metrics::job_label(&job.config.job_id, engine.settings.metrics_per_job);
         JobActor {
             timing,
             engine,
@@ -154,8 +158,28 @@ impl JobActor {
             chain: None,
             watchdog: None,
             fresh,
+            metric_job,
             config: job.config,
         }
+    }
+
+    fn count_run(&self, status: RunStatus, trigger: TriggerSource) {
+        metrics::counter!(crate::metrics::JOB_RUNS_TOTAL,
+            "job_id" => self.metric_job.clone(), "scope" => self.config.scope.as_str(),
+            "status" => status.as_str(), "trigger_source" => trigger.as_str())
+        .increment(1);
+    }
+
+    fn count_missed(&self, outcome: &'static str, count: u64) {
+        metrics::counter!(crate::metrics::MISSED_FIRES_TOTAL,
+            "job_id" => self.metric_job.clone(), "scope" => self.config.scope.as_str(), "outcome" => outcome)
+        .increment(count);
+    }
+
+    fn gauge_in_flight(&self) {
+        metrics::gauge!(crate::metrics::RUNS_IN_FLIGHT,
+            "job_id" => self.metric_job.clone(), "scope" => self.config.scope.as_str())
+        .set(self.in_flight.len() as f64);
     }
 
     fn queue_mode_active(&self) -> bool {
@@ -295,6 +319,7 @@ impl JobActor {
         );
         let (next, coalesced) = self.timing.next_after(due, Utc::now());
         if coalesced > 0 {
+            self.count_missed("coalesced", coalesced);
             tracing::warn!(job_id = %self.config.job_id, scope = %self.config.scope, coalesced,
                 "woke late: due instants passed meanwhile were coalesced into this fire");
         }
@@ -316,6 +341,8 @@ impl JobActor {
             };
             tracing::warn!(job_id = %config.job_id, scope = %config.scope, trigger_source = fire.trigger.as_str(),
                 run_id = %run_id, %error, "fire skipped");
+            self.count_run(RunStatus::Skipped, fire.trigger);
+            let config = &self.config;
             self.persist(StateWrite::InsertRun(RunRecord {
                 run_id,
                 job_id: config.job_id.clone(),
@@ -361,6 +388,7 @@ impl JobActor {
         tracing::info!(job_id = %config.job_id, scope = %config.scope, trigger_source = run.trigger.as_str(),
             run_id = %run_id, attempt = run.attempt, due_at = %run.due_at, "firing");
         self.in_flight.push(run);
+        self.gauge_in_flight();
         self.engine
             .persistence
             .do_send(PersistThenPublish(StateWrite::InsertRun(record), publish));
@@ -430,6 +458,8 @@ impl JobActor {
         let index = self.in_flight.iter().position(|run| run.run_id == run_id)?;
         let run = self.in_flight.remove(index);
         let chain = run.chain;
+        self.gauge_in_flight();
+        self.count_run(status, run.trigger);
         if let Some(timeout) = run.timeout {
             ctx.cancel_future(timeout);
         }
@@ -438,6 +468,11 @@ impl JobActor {
             .num_milliseconds()
             .max(0)) as f64
             / 1000.0;
+        if matches!(status, RunStatus::Success | RunStatus::Failed) {
+            metrics::histogram!(crate::metrics::JOB_DURATION_SECONDS,
+                "job_id" => self.metric_job.clone(), "scope" => config.scope.as_str())
+            .record(duration);
+        }
         tracing::info!(job_id = %config.job_id, scope = %config.scope, trigger_source = run.trigger.as_str(),
             run_id = %run_id, attempt = run.attempt, status = status.as_str(), duration_seconds = duration,
             error = error.as_deref().unwrap_or(""), "run finished");
@@ -533,6 +568,7 @@ impl JobActor {
                 self.engine.broker.do_send(publish);
             }
         }
+        self.gauge_in_flight();
     }
 
     /// The first schedule after start-up: a fire missed while the service was down is caught
@@ -548,8 +584,9 @@ impl JobActor {
             Some(due) => {
                 let late = now - due;
                 let grace = self.engine.settings.misfire_grace;
-                let config = &self.config;
                 if late <= grace {
+                    self.count_missed("caught_up", 1);
+                    let config = &self.config;
                     tracing::warn!(job_id = %config.job_id, scope = %config.scope, trigger_source = "scheduler",
                         missed_due_at = %due, late_ms = late.num_milliseconds(), "catching up a fire missed while down");
                     self.fire(
@@ -564,6 +601,8 @@ impl JobActor {
                         },
                     );
                 } else {
+                    self.count_missed("skipped", 1);
+                    let config = &self.config;
                     tracing::warn!(job_id = %config.job_id, scope = %config.scope, trigger_source = "scheduler",
                         missed_due_at = %due, late_ms = late.num_milliseconds(), grace_ms = grace.num_milliseconds(),
                         "skipping a fire missed while down: later than the grace period");
@@ -751,6 +790,12 @@ impl Handler<Complete> for JobActor {
             params: Map::new(),
         };
         let duration_seconds = record.duration_seconds();
+        self.count_run(status, record.trigger_source);
+        if let Some(duration) = duration_seconds {
+            metrics::histogram!(crate::metrics::JOB_DURATION_SECONDS,
+                "job_id" => self.metric_job.clone(), "scope" => self.config.scope.as_str())
+            .record(duration);
+        }
         tracing::info!(job_id = %self.config.job_id, scope = %self.config.scope, trigger_source = record.trigger_source.as_str(),
             run_id = %run_id, status = status.as_str(), "run finished");
         self.persist(StateWrite::InsertRun(record));
@@ -783,6 +828,15 @@ impl Handler<PublishOutcome> for JobActor {
         match outcome.result {
             Ok(()) => {
                 run.confirmed = true;
+                if run.trigger == TriggerSource::Scheduler {
+                    let lateness = (Utc::now() - run.due_at)
+                        .num_microseconds()
+                        .unwrap_or(i64::MAX) as f64
+                        / 1e6;
+                    metrics::histogram!(crate::metrics::FIRE_LATENESS_SECONDS,
+                        "job_id" => self.metric_job.clone(), "scope" => self.config.scope.as_str())
+                    .record(lateness.max(0.0));
+                }
                 self.persist(StateWrite::RunStatus {
                     run_id,
                     status: RunStatus::Queued,

@@ -36,6 +36,8 @@ pub struct EngineSettings {
     pub rabbitmq_url: String,
     /// Runs kept per job.
     pub history_limit: u64,
+    /// Whether metrics carry a `job_id` label per job (off: `_all`).
+    pub metrics_per_job: bool,
 }
 
 /// Shared by every actor of the engine.

@@ -126,10 +126,16 @@ impl PersistenceActor {
                                 tracing::info!("database writes recovered");
                             }
                             actor.retry = MIN_RETRY;
+                            metrics::gauge!(crate::metrics::STATE_WRITES_BUFFERED)
+                                .set(actor.buffer.len() as f64);
                             actor.count_inserts(&batch);
                             actor.flush(ctx);
                         }
-                        Err(error) => actor.keep_for_retry(ctx, batch, error),
+                        Err(error) => {
+                            metrics::counter!(crate::metrics::STATE_WRITE_FAILURES_TOTAL)
+                                .increment(1);
+                            actor.keep_for_retry(ctx, batch, error)
+                        }
                     }
                 }),
         );
@@ -184,6 +190,7 @@ impl PersistenceActor {
                         kept.drain(..dropped);
                     }
                     actor.buffer = kept;
+                    metrics::gauge!(crate::metrics::STATE_WRITES_BUFFERED).set(actor.buffer.len() as f64);
                     actor.retry_scheduled = true;
                     ctx.run_later(actor.retry, |actor, ctx| {
                         actor.retry_scheduled = false;
