@@ -11,6 +11,7 @@ mod firing;
 mod health;
 mod helpers;
 mod jobs;
+mod migrate;
 mod observability;
 mod reconcile;
 mod restart;
