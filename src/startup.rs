@@ -58,6 +58,10 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(token.clone())
                 .app_data(metrics.clone())
+                .app_data(web::PathConfig::default().error_handler(|_, request| {
+                    crate::error::ApiError::NoRoute(request.path().chars().take(200).collect())
+                        .into()
+                }))
                 .configure(routes::configure)
         })
         .workers(settings.http_workers)

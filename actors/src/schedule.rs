@@ -73,7 +73,17 @@ impl CronSchedule {
         } else {
             None
         };
-        Ok(CronSchedule { cron, and_days })
+        let schedule = CronSchedule { cron, and_days };
+        // The AND of the day fields can be empty even when each half is not (`* * 30 2 */1`).
+        let epoch = chrono::NaiveDate::from_ymd_opt(2000, 1, 1)
+            .and_then(|day| day.and_hms_opt(0, 0, 0))
+            .expect("a valid instant");
+        if schedule.next_wall_clock(epoch).is_none() {
+            return Err(CronError(format!(
+                "cron_expr '{expr}' never matches any time"
+            )));
+        }
+        Ok(schedule)
     }
 
     /// Whether a wall-clock time (minute resolution) matches the expression.

@@ -93,7 +93,19 @@ pub async fn run_now(
             }
             match params {
                 None | Some(Value::Null) => None,
-                Some(Value::Object(params)) => Some(params),
+                Some(Value::Object(params))
+                    if Value::Object(params.clone()).to_string().len() <= 60_000 =>
+                {
+                    Some(params)
+                }
+                Some(Value::Object(_)) => {
+                    return Err(ValidationError::new(
+                        "invalid_field",
+                        "params must be at most 60000 bytes of JSON",
+                        Some("params"),
+                    )
+                    .into())
+                }
                 Some(_) => {
                     return Err(ValidationError::new(
                         "invalid_field",

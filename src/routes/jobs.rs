@@ -74,9 +74,13 @@ pub async fn update(
         .await?
         .ok_or_else(|| ApiError::JobNotFound(job_id.clone()))?;
     let config = existing.config.with_update_body(&body)?;
+    let fields: Vec<&str> = body
+        .as_object()
+        .map(|fields| fields.keys().map(String::as_str).collect())
+        .unwrap_or_default();
     let mut job = state
         .store
-        .update_job_config(&config, Utc::now())
+        .update_job_config(&config, &fields, Utc::now())
         .await?
         .ok_or(ApiError::JobNotFound(job_id))?;
     job.state.next_due_at = state.engine.supervisor.send(Upsert(job.clone())).await?;

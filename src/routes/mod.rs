@@ -18,10 +18,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health::health))
         .route("/ready", web::get().to(health::ready))
         .route("/metrics", web::get().to(metrics::metrics))
-        .service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url(
-            "/openapi.json",
-            <crate::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
-        ))
+        .service(
+            utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+                .url(
+                    "/openapi.json",
+                    <crate::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
+                )
+                // No call-out to the public validator: the page works offline.
+                .config(utoipa_swagger_ui::Config::new(["/openapi.json"]).validator_url("none")),
+        )
         .service(
             web::scope("/jobs")
                 .wrap(actix_web::middleware::from_fn(auth::require_token))

@@ -110,6 +110,28 @@ struct Fire {
     attempt: u32,
     force: bool,
     chain: Option<(Uuid, u64)>,
+    /// Published now for now: `queued_at` = `due_at`.
+    immediate: bool,
+}
+
+impl Fire {
+    /// A run published now, for now (manual runs, queue-mode bootstraps): `due_at` and
+    /// `queued_at` are the same instant.
+    fn immediate(
+        trigger: TriggerSource,
+        params: Map<String, Value>,
+        chain: Option<(Uuid, u64)>,
+    ) -> Fire {
+        Fire {
+            trigger,
+            due_at: Utc::now(),
+            params,
+            attempt: 1,
+            force: true,
+            chain,
+            immediate: true,
+        }
+    }
 }
 
 pub struct JobActor {
@@ -176,10 +198,12 @@ impl JobActor {
         .increment(count);
     }
 
-    fn gauge_in_flight(&self) {
+    /// Moves the runs-in-flight gauge by `delta` (increments, so jobs sharing the `_all`
+    /// label add up).
+    fn gauge_in_flight(&self, delta: f64) {
         metrics::gauge!(crate::metrics::RUNS_IN_FLIGHT,
             "job_id" => self.metric_job.clone(), "scope" => self.config.scope.as_str())
-        .set(self.in_flight.len() as f64);
+        .increment(delta);
     }
 
     fn queue_mode_active(&self) -> bool {
@@ -192,17 +216,12 @@ impl JobActor {
         let id = Uuid::new_v4();
         tracing::info!(job_id = %self.config.job_id, scope = %self.config.scope, chain_id = %id, why, "starting a queue-mode chain");
         self.chain = Some(Chain { id, last_seq: 0 });
-        self.fire(
-            ctx,
-            Fire {
-                trigger: TriggerSource::Scheduler,
-                due_at: Utc::now(),
-                params: self.config.default_params.clone(),
-                attempt: 1,
-                force: true,
-                chain: Some((id, 1)),
-            },
+        let bootstrap = Fire::immediate(
+            TriggerSource::Scheduler,
+            self.config.default_params.clone(),
+            Some((id, 1)),
         );
+        self.fire(ctx, bootstrap);
         self.arm_watchdog(ctx);
     }
 
@@ -315,6 +334,7 @@ impl JobActor {
                 attempt: 1,
                 force: false,
                 chain: None,
+                immediate: false,
             },
         );
         let (next, coalesced) = self.timing.next_after(due, Utc::now());
@@ -329,7 +349,12 @@ impl JobActor {
 
     /// Publishes a run, or records it `skipped` when `max_parallel` runs are in flight.
     fn fire(&mut self, ctx: &mut Context<Self>, fire: Fire) -> Option<Uuid> {
-        let now = Utc::now();
+        // An immediate fire is queued at its due instant; a scheduled one when it is sent.
+        let now = if fire.immediate {
+            fire.due_at
+        } else {
+            Utc::now()
+        };
         let run_id = Uuid::new_v4();
         let config = &self.config;
         if !fire.force && self.in_flight.len() as i64 >= config.max_parallel {
@@ -388,7 +413,7 @@ impl JobActor {
         tracing::info!(job_id = %config.job_id, scope = %config.scope, trigger_source = run.trigger.as_str(),
             run_id = %run_id, attempt = run.attempt, due_at = %run.due_at, "firing");
         self.in_flight.push(run);
-        self.gauge_in_flight();
+        self.gauge_in_flight(1.0);
         self.engine
             .persistence
             .do_send(PersistThenPublish(StateWrite::InsertRun(record), publish));
@@ -458,7 +483,7 @@ impl JobActor {
         let index = self.in_flight.iter().position(|run| run.run_id == run_id)?;
         let run = self.in_flight.remove(index);
         let chain = run.chain;
-        self.gauge_in_flight();
+        self.gauge_in_flight(-1.0);
         self.count_run(status, run.trigger);
         if let Some(timeout) = run.timeout {
             ctx.cancel_future(timeout);
@@ -510,7 +535,7 @@ impl JobActor {
     fn retry_later(&mut self, ctx: &mut Context<Self>, run: InFlight) {
         if i64::from(run.attempt) > self.config.retry_limit {
             tracing::warn!(job_id = %self.config.job_id, scope = %self.config.scope, run_id = %run.run_id,
-                attempt = run.attempt, "retries exhausted");
+                trigger_source = run.trigger.as_str(), attempt = run.attempt, "retries exhausted");
             return;
         }
         let backoff =
@@ -527,6 +552,7 @@ impl JobActor {
                     attempt: run.attempt + 1,
                     force: false,
                     chain: None,
+                    immediate: false,
                 },
             );
         });
@@ -568,7 +594,7 @@ impl JobActor {
                 self.engine.broker.do_send(publish);
             }
         }
-        self.gauge_in_flight();
+        self.gauge_in_flight(self.in_flight.len() as f64);
     }
 
     /// The first schedule after start-up: a fire missed while the service was down is caught
@@ -598,6 +624,7 @@ impl JobActor {
                             attempt: 1,
                             force: false,
                             chain: None,
+                            immediate: false,
                         },
                     );
                 } else {
@@ -625,7 +652,21 @@ impl JobActor {
                 self.chain = None;
                 self.arm_watchdog(ctx);
             }
-            (true, true) => self.arm_watchdog(ctx),
+            (true, true) => {
+                // Workers copy the message forward: a changed setting needs a new chain.
+                let config = &self.config;
+                let carried_changed = old.interval_seconds != config.interval_seconds
+                    || old.default_params != config.default_params
+                    || old.timeout_sec != config.timeout_sec
+                    || old.retry_limit != config.retry_limit
+                    || old.telemetry_label != config.telemetry_label
+                    || old.queue != config.queue;
+                if carried_changed {
+                    self.start_chain(ctx, "job edited");
+                } else {
+                    self.arm_watchdog(ctx);
+                }
+            }
             (false, false) => {}
         }
         let config = &self.config;
@@ -664,6 +705,10 @@ impl TruncateToSeconds for DateTime<Utc> {
 impl Actor for JobActor {
     type Context = Context<Self>;
 
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.gauge_in_flight(-(self.in_flight.len() as f64));
+    }
+
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.restore_runs(ctx);
         self.resume_schedule(ctx);
@@ -699,17 +744,7 @@ impl Handler<RunNow> for JobActor {
         }
         let mut params = self.config.default_params.clone();
         params.extend(run_now.params.unwrap_or_default());
-        let run_id = self.fire(
-            ctx,
-            Fire {
-                trigger: TriggerSource::Manual,
-                due_at: Utc::now(),
-                params,
-                attempt: 1,
-                force: true,
-                chain: None,
-            },
-        );
+        let run_id = self.fire(ctx, Fire::immediate(TriggerSource::Manual, params, None));
         Ok(run_id.expect("a forced fire always publishes"))
     }
 }

@@ -215,7 +215,7 @@ impl PersistenceActor {
             return;
         }
         self.hold_timer = true;
-        ctx.run_later(MAX_PUBLISH_HOLD / 2, |actor, ctx| {
+        ctx.run_later(MAX_PUBLISH_HOLD / 5, |actor, ctx| {
             actor.hold_timer = false;
             let now = Instant::now();
             let mut late = 0;

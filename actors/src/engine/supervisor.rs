@@ -134,7 +134,6 @@ impl Supervisor {
     }
 
     fn remove(&mut self, job_id: &str) {
-        self.removed.insert(job_id.to_string(), Utc::now());
         if let Some(entry) = self.jobs.remove(job_id) {
             entry.addr.do_send(Shutdown);
         }
@@ -204,8 +203,10 @@ impl Supervisor {
             }
             actor.removed.retain(|_, at| *at >= started - chrono::Duration::minutes(1));
             for job in changed {
-                let removed_since = actor.removed.get(&job.config.job_id).is_some_and(|at| *at >= started);
-                if !removed_since && actor.jobs.get(&job.config.job_id).is_none_or(settled) {
+                // Deleted through the API within the last minute: the row read here may be
+                // from before the delete committed.
+                let removed = actor.removed.contains_key(&job.config.job_id);
+                if !removed && actor.jobs.get(&job.config.job_id).is_none_or(settled) {
                     actor.upsert(job);
                 }
             }
@@ -250,6 +251,7 @@ impl Handler<Upsert> for Supervisor {
 
     fn handle(&mut self, Upsert(job): Upsert, _: &mut Context<Self>) -> Self::Result {
         let job_id = job.config.job_id.clone();
+        self.removed.remove(&job_id);
         self.upsert(job);
         let addr = self.jobs.get(&job_id).map(|entry| entry.addr.clone());
         Box::pin(async move {
@@ -265,6 +267,7 @@ impl Handler<Remove> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, Remove(job_id): Remove, _: &mut Context<Self>) {
+        self.removed.insert(job_id.clone(), Utc::now());
         self.remove(&job_id);
     }
 }

@@ -388,6 +388,12 @@ fn queue_name(value: &Value) -> Result<String, ValidationError> {
     let valid_chars = text
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if text.contains(".delay.") {
+        return Err(ValidationError::invalid(
+            "queue",
+            "queue must not contain '.delay.' (reserved for the queue-mode delay queues)",
+        ));
+    }
     if !valid_chars || text.is_empty() || text.len() > 200 {
         return Err(ValidationError::invalid(
             "queue",

@@ -213,6 +213,7 @@ fn rejects_what_is_not_unix_cron() {
         "* * * FOO *",
         "*/0 * * * *",
         "0 0 30 2 *",
+        "* * 30 2 */1",
         "a b c d e",
         "0 0 * * 1; DROP TABLE jobs",
     ] {

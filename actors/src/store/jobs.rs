@@ -186,15 +186,55 @@ impl Store {
             })
     }
 
-    /// Rewrites the configuration columns of an existing job (never its state columns);
-    /// `None` when it does not exist.
+    /// Writes the named configuration columns of an existing job from `config` (never its
+    /// state columns, nor configuration columns not named, so a concurrent pause is not
+    /// undone); `None` when it does not exist.
     pub async fn update_job_config(
         &self,
         config: &JobConfig,
+        fields: &[&str],
         now: DateTime<Utc>,
     ) -> Result<Option<Job>, StoreError> {
+        use sea_orm::ActiveValue::NotSet;
         let mut row = config_columns(config);
-        row.job_id = sea_orm::ActiveValue::NotSet;
+        row.job_id = NotSet;
+        let keep = |name: &str| fields.contains(&name);
+        if !keep("scope") {
+            row.scope = NotSet;
+        }
+        if !keep("reschedule_mode") {
+            row.reschedule_mode = NotSet;
+        }
+        if !keep("interval_seconds") {
+            row.interval_seconds = NotSet;
+        }
+        if !keep("cron_expr") {
+            row.cron_expr = NotSet;
+        }
+        if !keep("queue") {
+            row.queue = NotSet;
+        }
+        if !keep("enabled") {
+            row.enabled = NotSet;
+        }
+        if !keep("max_parallel") {
+            row.max_parallel = NotSet;
+        }
+        if !keep("default_params") {
+            row.default_params = NotSet;
+        }
+        if !keep("timeout_sec") {
+            row.timeout_sec = NotSet;
+        }
+        if !keep("retry_limit") {
+            row.retry_limit = NotSet;
+        }
+        if !keep("description") {
+            row.description = NotSet;
+        }
+        if !keep("telemetry_label") {
+            row.telemetry_label = NotSet;
+        }
         row.updated_at = Set(Some(to_column(now)));
         let result = Jobs::update_many()
             .set(row)

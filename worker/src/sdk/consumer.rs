@@ -272,6 +272,11 @@ impl Worker {
             .await
         {
             Ok(answer) => answer.reschedule,
+            Err(error @ super::ClientError::Refused { .. }) => {
+                // The scheduler answered and does not know the job or run (deleted, say).
+                tracing::error!(job_id = %job.job_id, run_id = %job.run_id, %error, "completion report refused; not rescheduling");
+                false
+            }
             Err(error) => {
                 // The scheduler cannot tell us to stop: keep a queue-mode chain alive.
                 tracing::error!(job_id = %job.job_id, run_id = %job.run_id, %error, "completion report failed");
