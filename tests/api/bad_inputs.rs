@@ -141,6 +141,11 @@ fn cases() -> Vec<Case> {
             "queue",
         ),
         bad_field(
+            "queue like a delay queue",
+            json!({"queue": "real.jobs.a.delay.1000"}),
+            "queue",
+        ),
+        bad_field(
             "cron six fields",
             json!({"cron_expr": "0 8 * * 1-5 *"}),
             "cron_expr",

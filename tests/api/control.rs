@@ -42,6 +42,12 @@ async fn run_now_respects_max_parallel_unless_forced_and_works_while_paused(back
         .post("/jobs/manual/run-now", Some(&json!({"params": [1]})))
         .await;
     let bad_query = app.post("/jobs/manual/run-now?force=maybe", None).await;
+    let huge_params = app
+        .post(
+            "/jobs/manual/run-now?force=true",
+            Some(&json!({"params": {"blob": "x".repeat(70_000)}})),
+        )
+        .await;
 
     assert_eq!(first.status, StatusCode::ACCEPTED, "{:?}", first.body);
     assert!(uuid::Uuid::parse_str(first.body["run_id"].as_str().unwrap()).is_ok());
@@ -52,6 +58,11 @@ async fn run_now_respects_max_parallel_unless_forced_and_works_while_paused(back
     assert_eq!(bad_params.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad_params.body["field"], "params");
     assert_eq!(bad_query.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        huge_params.status,
+        StatusCode::BAD_REQUEST,
+        "params must fit the run history"
+    );
     let messages = [
         queue.next(Duration::from_secs(5)).await.expect("first"),
         queue.next(Duration::from_secs(5)).await.expect("forced"),

@@ -176,8 +176,8 @@ async fn pause_resume_put_and_delete_take_effect_live(backend: Backend) {
     );
 
     // PUT a new interval: the rate follows without a restart.
-    let put_at = chrono::Utc::now();
     let put = app.put_job("live", &json!({"interval_seconds": 2})).await;
+    let put_at = chrono::Utc::now();
     assert_eq!(put.status, StatusCode::OK);
     let received = queue.collect_for(Duration::from_millis(5_000)).await;
     let dues: Vec<_> = received

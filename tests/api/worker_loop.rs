@@ -298,3 +298,42 @@ async fn the_watchdog_restarts_a_broken_chain_and_the_old_one_stops() {
     worker.stop().await;
     delete_queues(&queue).await;
 }
+
+#[actix_web::test]
+async fn editing_or_deleting_a_queue_mode_job_reaches_the_chain() {
+    let app = spawn_app(Scope::Real, Backend::Sqlite).await;
+    let queue = unique_queue("real");
+    let (worker, mut received) = start_worker(&app, &queue, Duration::ZERO, None);
+    app.post_job(&json!({"job_id": "edited-chain", "queue": queue, "reschedule_mode": "queue", "interval_seconds": 1,
+        "default_params": {"v": 1}}))
+        .await;
+    assert!(
+        collect(&mut received, Duration::from_millis(2_500))
+            .await
+            .len()
+            >= 2
+    );
+
+    // A PUT of a setting the messages carry starts a new chain with the new settings.
+    app.put_job("edited-chain", &json!({"default_params": {"v": 2}}))
+        .await;
+    collect(&mut received, Duration::from_millis(1_500)).await;
+    let edited = collect(&mut received, Duration::from_secs(3)).await;
+    assert!(!edited.is_empty());
+    assert!(edited.iter().all(|m| m.params["v"] == 2), "{edited:?}");
+    assert_eq!(chains(&edited).len(), 1);
+
+    // DELETE: the worker is told the job is gone and the chain ends.
+    assert_eq!(
+        app.delete_job("edited-chain").await.status,
+        StatusCode::NO_CONTENT
+    );
+    collect(&mut received, Duration::from_millis(2_500)).await;
+    let after_delete = collect(&mut received, Duration::from_secs(3)).await;
+    assert!(
+        after_delete.is_empty(),
+        "the chain of a deleted job went on: {after_delete:?}"
+    );
+    worker.stop().await;
+    delete_queues(&queue).await;
+}

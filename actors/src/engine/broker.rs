@@ -5,7 +5,7 @@
 //! connection is back; a publish lost with a connection is sent again (same run_id, so a
 //! worker can drop a duplicate).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -123,6 +123,9 @@ pub struct BrokerActor {
     outbox: VecDeque<Publish>,
     unconfirmed: usize,
     declared: HashSet<String>,
+    /// Queues whose first publish (with the declaration) is out, with the publishes waiting
+    /// for it, in order.
+    declaring: HashMap<String, Vec<Publish>>,
     backoff: Duration,
     last_error: Option<String>,
 }
@@ -136,6 +139,7 @@ impl BrokerActor {
             outbox: VecDeque::new(),
             unconfirmed: 0,
             declared: HashSet::new(),
+            declaring: HashMap::new(),
             backoff: MIN_BACKOFF,
             last_error: None,
         }
@@ -224,14 +228,37 @@ impl BrokerActor {
             let Some(publish) = self.outbox.pop_front() else {
                 break;
             };
-            // The channel keeps frame order, so later publishes to this queue follow its
-            // declaration.
-            let declare = self.declared.insert(publish.queue.clone());
+            // While a queue's first publish (with its declaration) is out, later publishes
+            // to it wait, so they can neither overtake it nor meet an undeclared queue.
+            if let Some(parked) = self.declaring.get_mut(&publish.queue) {
+                parked.push(publish);
+                continue;
+            }
+            let declare = !self.declared.contains(&publish.queue);
+            if declare {
+                self.declaring.insert(publish.queue.clone(), Vec::new());
+            }
             self.unconfirmed += 1;
             let generation = self.generation;
             let attempt = publish_once(channel.clone(), publish.clone(), declare);
             ctx.spawn(attempt.into_actor(self).map(move |attempt, actor, ctx| {
                 actor.unconfirmed -= 1;
+                if declare {
+                    let parked = actor.declaring.remove(&publish.queue).unwrap_or_default();
+                    let declared = matches!(
+                        attempt,
+                        Attempt::Confirmed
+                            | Attempt::Rejected(
+                                PublishFailure::Nacked | PublishFailure::Unroutable
+                            )
+                    );
+                    if declared {
+                        actor.declared.insert(publish.queue.clone());
+                    }
+                    for waiting in parked.into_iter().rev() {
+                        actor.outbox.push_front(waiting);
+                    }
+                }
                 actor.settle(ctx, publish, attempt, generation);
                 actor.drain(ctx);
             }));

@@ -219,7 +219,8 @@ impl PersistenceActor {
             actor.hold_timer = false;
             let now = Instant::now();
             let mut late = 0;
-            for list in [&mut actor.held, &mut actor.releasing] {
+            // Oldest first (`releasing` holds older publishes than `held`), so order is kept.
+            for list in [&mut actor.releasing, &mut actor.held] {
                 let (expired, kept): (Vec<_>, Vec<_>) = list
                     .drain(..)
                     .partition(|(since, _)| now - *since >= MAX_PUBLISH_HOLD);
