@@ -115,6 +115,19 @@ struct Fire {
 }
 
 impl Fire {
+    /// The fire of a scheduled instant.
+    fn scheduled(due_at: DateTime<Utc>, params: Map<String, Value>) -> Fire {
+        Fire {
+            trigger: TriggerSource::Scheduler,
+            due_at,
+            params,
+            attempt: 1,
+            force: false,
+            chain: None,
+            immediate: false,
+        }
+    }
+
     /// A run published now, for now (manual runs, queue-mode bootstraps): `due_at` and
     /// `queued_at` are the same instant.
     fn immediate(
@@ -325,18 +338,8 @@ impl JobActor {
             self.arm(ctx);
             return;
         }
-        self.fire(
-            ctx,
-            Fire {
-                trigger: TriggerSource::Scheduler,
-                due_at: due,
-                params: self.config.default_params.clone(),
-                attempt: 1,
-                force: false,
-                chain: None,
-                immediate: false,
-            },
-        );
+        let fire = Fire::scheduled(due, self.config.default_params.clone());
+        self.fire(ctx, fire);
         let (next, coalesced) = self.timing.next_after(due, Utc::now());
         if coalesced > 0 {
             self.count_missed("coalesced", coalesced);
@@ -615,18 +618,8 @@ impl JobActor {
                     let config = &self.config;
                     tracing::warn!(job_id = %config.job_id, scope = %config.scope, trigger_source = "scheduler",
                         missed_due_at = %due, late_ms = late.num_milliseconds(), "catching up a fire missed while down");
-                    self.fire(
-                        ctx,
-                        Fire {
-                            trigger: TriggerSource::Scheduler,
-                            due_at: due,
-                            params: self.config.default_params.clone(),
-                            attempt: 1,
-                            force: false,
-                            chain: None,
-                            immediate: false,
-                        },
-                    );
+                    let fire = Fire::scheduled(due, self.config.default_params.clone());
+                    self.fire(ctx, fire);
                 } else {
                     self.count_missed("skipped", 1);
                     let config = &self.config;

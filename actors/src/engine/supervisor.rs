@@ -272,20 +272,29 @@ impl Handler<Remove> for Supervisor {
     }
 }
 
+impl Supervisor {
+    /// Sends `message` to the actor of `job_id` and answers its reply.
+    fn forward<M>(&self, job_id: &str, message: M) -> ResponseFuture<Result<M::Result, NoSuchJob>>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        JobActor: Handler<M>,
+    {
+        let addr = self.jobs.get(job_id).map(|entry| entry.addr.clone());
+        Box::pin(async move {
+            match addr {
+                Some(addr) => addr.send(message).await.map_err(|_| NoSuchJob),
+                None => Err(NoSuchJob),
+            }
+        })
+    }
+}
+
 impl Handler<RunJobNow> for Supervisor {
     type Result = ResponseFuture<Result<Result<uuid::Uuid, RunNowRejected>, NoSuchJob>>;
 
     fn handle(&mut self, message: RunJobNow, _: &mut Context<Self>) -> Self::Result {
-        let addr = self
-            .jobs
-            .get(&message.job_id)
-            .map(|entry| entry.addr.clone());
-        Box::pin(async move {
-            match addr {
-                Some(addr) => addr.send(message.run_now).await.map_err(|_| NoSuchJob),
-                None => Err(NoSuchJob),
-            }
-        })
+        self.forward(&message.job_id, message.run_now)
     }
 }
 
@@ -293,16 +302,7 @@ impl Handler<CompleteJobRun> for Supervisor {
     type Result = ResponseFuture<Result<Result<Completion, UnknownRun>, NoSuchJob>>;
 
     fn handle(&mut self, message: CompleteJobRun, _: &mut Context<Self>) -> Self::Result {
-        let addr = self
-            .jobs
-            .get(&message.job_id)
-            .map(|entry| entry.addr.clone());
-        Box::pin(async move {
-            match addr {
-                Some(addr) => addr.send(message.complete).await.map_err(|_| NoSuchJob),
-                None => Err(NoSuchJob),
-            }
-        })
+        self.forward(&message.job_id, message.complete)
     }
 }
 
