@@ -28,22 +28,34 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub struct Publish {
     pub queue: String,
     pub run_id: Uuid,
+    /// For log lines about this run: job, scope and trigger.
+    pub about: RunLabel,
     pub payload: Vec<u8>,
     /// Told the outcome once the broker confirmed or finally refused the message.
     pub reply_to: Option<Recipient<PublishOutcome>>,
     rejections: u32,
 }
 
+/// Who a published run belongs to, for the log lines the broker writes about it.
+#[derive(Debug, Clone)]
+pub struct RunLabel {
+    pub job_id: String,
+    pub scope: &'static str,
+    pub trigger_source: &'static str,
+}
+
 impl Publish {
     pub fn new(
         queue: String,
         run_id: Uuid,
+        about: RunLabel,
         payload: Vec<u8>,
         reply_to: Option<Recipient<PublishOutcome>>,
     ) -> Self {
         Publish {
             queue,
             run_id,
+            about,
             payload,
             reply_to,
             rejections: 0,
@@ -299,7 +311,9 @@ impl BrokerActor {
                     self.outbox.push_back(publish);
                     return;
                 }
-                tracing::error!(run_id = %publish.run_id, queue = %publish.queue, %failure, "publish refused");
+                let about = &publish.about;
+                tracing::error!(job_id = %about.job_id, scope = about.scope, trigger_source = about.trigger_source,
+                    run_id = %publish.run_id, queue = %publish.queue, %failure, "publish refused");
                 Err(failure)
             }
         };

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 use worker::{CompletionReport, CompletionStatus, JobMessage, TriggerSource};
 
-use super::broker::{Publish, PublishOutcome};
+use super::broker::{Publish, PublishOutcome, RunLabel};
 use super::persistence::{Persist, PersistThenPublish};
 use super::timing::Timing;
 use super::EngineContext;
@@ -446,9 +446,15 @@ impl JobActor {
 
     fn publish_of(&self, run: &InFlight, ctx: &mut Context<Self>) -> Publish {
         let payload = serde_json::to_vec(&self.message_of(run)).unwrap_or_default();
+        let about = RunLabel {
+            job_id: self.config.job_id.clone(),
+            scope: self.config.scope.as_str(),
+            trigger_source: run.trigger.as_str(),
+        };
         Publish::new(
             self.config.queue.clone(),
             run.run_id,
+            about,
             payload,
             Some(ctx.address().recipient()),
         )
