@@ -5,6 +5,7 @@
 //! broker actor (through persistence, so a run is `pending` in the table before it is sent).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -711,6 +712,17 @@ impl Actor for JobActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.restore_runs(ctx);
         self.resume_schedule(ctx);
+        if !self.fresh {
+            // The last actor of the start-up load to arm its timer says so.
+            let loading = &self.engine.loading;
+            let before = loading.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            });
+            if before == Ok(1) {
+                tracing::info!(scope = %self.config.scope, elapsed_ms = self.engine.started.elapsed().as_millis() as u64,
+                    "all job timers armed");
+            }
+        }
         if self.queue_mode_active() {
             if self.fresh {
                 self.start_chain(ctx, "job created");

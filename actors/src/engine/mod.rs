@@ -46,6 +46,10 @@ pub struct EngineContext {
     pub store: Store,
     pub broker: Addr<BrokerActor>,
     pub persistence: Addr<PersistenceActor>,
+    /// Job actors of the start-up load whose timers are not armed yet.
+    pub loading: std::sync::atomic::AtomicUsize,
+    /// When the engine started reading its jobs.
+    pub started: std::time::Instant,
 }
 
 /// A running engine: the addresses the API talks to.
@@ -59,6 +63,7 @@ pub struct Engine {
 impl Engine {
     /// Loads the scope's jobs and open runs, then starts the actors (inside an actix System).
     pub async fn start(settings: EngineSettings, store: Store) -> Result<Engine, StoreError> {
+        let started = std::time::Instant::now();
         let jobs = store.list_jobs(settings.scope).await?;
         let open_runs = store.open_runs(settings.scope).await?;
         let broker = BrokerActor::new(settings.rabbitmq_url.clone()).start();
@@ -69,6 +74,8 @@ impl Engine {
             store,
             broker: broker.clone(),
             persistence: persistence.clone(),
+            loading: std::sync::atomic::AtomicUsize::new(jobs.len()),
+            started,
         });
         let supervisor = Supervisor::new(context, jobs, open_runs).start();
         Ok(Engine {

@@ -239,7 +239,9 @@ impl Actor for Supervisor {
                 let runs = runs_by_job.remove(&job.config.job_id).unwrap_or_default();
                 self.spawn(job, runs, false);
             }
-            tracing::info!(jobs = count, scope = %self.engine.settings.scope, "all job timers armed");
+            if count == 0 {
+                tracing::info!(jobs = 0, scope = %self.engine.settings.scope, "all job timers armed");
+            }
         }
         self.last_reconcile = Some(Utc::now());
         ctx.run_interval(self.engine.settings.tick, |actor, ctx| actor.reconcile(ctx));
