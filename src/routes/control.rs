@@ -2,7 +2,9 @@
 //! run history.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use actors::engine::{CompleteJobRun, Completion, RunJobNow, RunNow, Upsert};
+use actors::engine::{
+    CompleteJobRun, Completion, NoSuchJob, RunJobNow, RunNow, Supervisor, Upsert,
+};
 use actors::{Job, RunRecord, ValidationError};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -34,6 +36,29 @@ fn query<T: serde::de::DeserializeOwned>(request: &HttpRequest) -> Result<T, Api
         .map_err(|error| {
             ValidationError::new("invalid_query", format!("bad query string: {error}"), None).into()
         })
+}
+
+/// Asks the engine about `job`. A job created behind the engine's back and not reconciled
+/// yet is handed over first, then asked again.
+async fn ask_engine<M, R>(state: &AppState, job: Job, ask: impl Fn() -> M) -> Result<R, ApiError>
+where
+    M: actix::Message<Result = Result<R, NoSuchJob>> + Send + 'static,
+    R: Send + 'static,
+    Supervisor: actix::Handler<M>,
+    <Supervisor as actix::Actor>::Context: actix::dev::ToEnvelope<Supervisor, M>,
+{
+    match state.engine.supervisor.send(ask()).await? {
+        Ok(answer) => Ok(answer),
+        Err(NoSuchJob) => {
+            state.engine.supervisor.send::<Upsert>(Upsert(job)).await?;
+            state
+                .engine
+                .supervisor
+                .send(ask())
+                .await?
+                .map_err(|error| ApiError::EngineUnavailable(error.to_string()))
+        }
+    }
 }
 
 async fn existing_job(state: &AppState, job_id: &str) -> Result<Job, ApiError> {
@@ -133,19 +158,7 @@ pub async fn run_now(
             force,
         },
     };
-    let answer = match state.engine.supervisor.send(ask()).await? {
-        Ok(answer) => answer,
-        Err(_) => {
-            // Created behind the engine's back and not reconciled yet: hand it over now.
-            state.engine.supervisor.send(Upsert(job)).await?;
-            state
-                .engine
-                .supervisor
-                .send(ask())
-                .await?
-                .map_err(|error| ApiError::EngineUnavailable(error.to_string()))?
-        }
-    };
+    let answer = ask_engine(&state, job, ask).await?;
     let run_id = answer.map_err(|rejected| ApiError::MaxParallelReached {
         in_flight: rejected.in_flight,
         max_parallel: rejected.max_parallel,
@@ -237,25 +250,11 @@ pub async fn last_run(
     }
     let job = existing_job(&state, &job_id).await?;
     let run_id = report.run_id;
-    let complete = CompleteJobRun {
+    let complete = || CompleteJobRun {
         job_id: job_id.clone(),
         complete: actors::engine::Complete(report.clone()),
     };
-    let answer = match state.engine.supervisor.send(complete).await? {
-        Ok(answer) => answer,
-        Err(_) => {
-            state.engine.supervisor.send(Upsert(job)).await?;
-            state
-                .engine
-                .supervisor
-                .send(CompleteJobRun {
-                    job_id: job_id.clone(),
-                    complete: actors::engine::Complete(report),
-                })
-                .await?
-                .map_err(|error| ApiError::EngineUnavailable(error.to_string()))?
-        }
-    };
+    let answer = ask_engine(&state, job, complete).await?;
     let completion = match answer {
         Ok(completion) => completion,
         Err(unknown) => {

@@ -306,7 +306,7 @@ impl JobActor {
 
     fn set_next_due(&mut self, next_due: Option<DateTime<Utc>>) {
         self.next_due = next_due;
-        let stored = next_due.map(|t| t.trunc_subsecs_to_seconds());
+        let stored = next_due.map(|t| chrono::SubsecRound::trunc_subsecs(t, 0));
         if stored != self.stored_next_due {
             self.stored_next_due = stored;
             self.persist(StateWrite::NextDue {
@@ -689,16 +689,6 @@ impl JobActor {
         };
         self.set_next_due(next);
         self.arm(ctx);
-    }
-}
-
-trait TruncateToSeconds {
-    fn trunc_subsecs_to_seconds(self) -> Self;
-}
-
-impl TruncateToSeconds for DateTime<Utc> {
-    fn trunc_subsecs_to_seconds(self) -> Self {
-        chrono::SubsecRound::trunc_subsecs(self, 0)
     }
 }
 
