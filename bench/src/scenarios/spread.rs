@@ -1,0 +1,341 @@
+//! Scenario 1, spread: N interval jobs with random phases and intervals of 1–60 s; fire
+//! lateness = consumer receive − due_at over a window after warm-up; fires missed; CPU.
+//!
+//! The service runs alone. The baselines run together afterwards on the same plan: APScheduler
+//! (publishing to RabbitMQ, received by the same consumer) and the two bare-timer processes
+//! (wake-up − due, nothing published), each in its own process.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use worker::SchedulerClient;
+
+use super::{ms, Bench, Fires};
+use crate::amqp::Collector;
+use crate::bare::Kind;
+use crate::db::Db;
+use crate::plan;
+use crate::report::table;
+use crate::util::{self, now_ms, sleep_until_ms, Repeated, Spread};
+
+const WARM_UP_MS: f64 = 5_000.0;
+/// Lateness is also taken per sub-window of this length, to show how steady it is.
+const SUB_WINDOW_MS: f64 = 30_000.0;
+
+/// One system's figures at one N.
+pub struct Figures {
+    pub expected: u64,
+    pub missed: u64,
+    pub duplicates: u64,
+    pub lateness: Spread,
+    /// p99 of each sub-window.
+    pub sub_p99: Vec<f64>,
+    pub cpu_percent: f64,
+    pub broker_cpu_percent: f64,
+}
+
+impl Figures {
+    fn row(&self, system: &str, n: u32) -> Vec<String> {
+        vec![
+            format!("{n}"),
+            system.to_string(),
+            format!("{}", self.expected),
+            format!("{}", self.missed),
+            format!("{}", self.duplicates),
+            ms(self.lateness.p50),
+            ms(self.lateness.p99),
+            ms(self.lateness.max),
+            Repeated::of(&self.sub_p99).show(2),
+            format!("{:.0} %", self.cpu_percent),
+            if self.broker_cpu_percent.is_nan() {
+                "n/a".into()
+            } else {
+                format!("{:.0} %", self.broker_cpu_percent)
+            },
+        ]
+    }
+}
+
+fn sub_p99(fires: &Fires, from: f64, until: f64) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut start = from;
+    while start + SUB_WINDOW_MS <= until + 1.0 {
+        out.push(fires.spread_between(start, start + SUB_WINDOW_MS).p99);
+        start += SUB_WINDOW_MS;
+    }
+    out
+}
+
+struct CpuMeter {
+    pids: Vec<u32>,
+    start: Vec<f64>,
+    at: f64,
+}
+
+impl CpuMeter {
+    fn start(pids: Vec<u32>) -> CpuMeter {
+        let start = pids
+            .iter()
+            .map(|pid| util::cpu_seconds(*pid).unwrap_or(f64::NAN))
+            .collect();
+        CpuMeter {
+            pids,
+            start,
+            at: now_ms(),
+        }
+    }
+
+    /// Percent of one core each process used since `start`.
+    fn read(&self) -> Vec<f64> {
+        let wall = (now_ms() - self.at) / 1000.0;
+        self.pids
+            .iter()
+            .zip(&self.start)
+            .map(|(pid, start)| {
+                let now = util::cpu_seconds(*pid).unwrap_or(f64::NAN);
+                util::cpu_percent(now - start, wall)
+            })
+            .collect()
+    }
+}
+
+/// The service alone on `n` jobs.
+async fn ours(bench: &mut Bench, n: u32) -> Result<Figures> {
+    let queue = format!("mock.jobs.bench-spread-{n}");
+    let start_ms = (now_ms() + 4_000.0 + n as f64 * 0.06) as i64;
+    let jobs = plan::spread(n, 60, start_ms, bench.seed ^ n as u64);
+    let db = Db::Sqlite(bench.path(&format!("spread-{n}.db")));
+    db.fill(&jobs, &queue).await?;
+    let collector = Collector::start(
+        &queue,
+        Some(SchedulerClient::new(&bench.service.base_url(), None)?),
+    )
+    .await?;
+    let mut service = bench.service.start(&db)?;
+    service.wait_marker(Duration::from_secs(120))?;
+    let armed = now_ms();
+    if armed > start_ms as f64 {
+        bench.report.note(format!(
+            "spread N={n}: the service armed its timers {:.0} ms after the first due instant (inside the warm-up)",
+            armed - start_ms as f64
+        ));
+    }
+    let from = start_ms as f64 + WARM_UP_MS;
+    let until = from + bench.window().as_millis() as f64;
+    sleep_until_ms(from).await;
+    let broker = util::broker_pid().unwrap_or(0);
+    let cpu = CpuMeter::start(vec![service.pid, broker]);
+    sleep_until_ms(until).await;
+    let cpu = cpu.read();
+    // Whatever is due in the window and not received 5 s after it closed counts as missed.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let records = collector.records();
+    let report_failures = collector
+        .report_failures
+        .load(std::sync::atomic::Ordering::Relaxed);
+    service.stop();
+    collector.finish().await;
+    if report_failures > 0 {
+        bench.report.note(format!(
+            "spread N={n}: {report_failures} completion reports to the service failed"
+        ));
+    }
+    let fires = Fires::count(&records, &jobs, from, until);
+    Ok(Figures {
+        expected: fires.expected,
+        missed: fires.missed,
+        duplicates: fires.duplicates,
+        lateness: fires.spread(),
+        sub_p99: sub_p99(&fires, from, until),
+        cpu_percent: cpu[0],
+        broker_cpu_percent: cpu[1],
+    })
+}
+
+/// APScheduler, bare tokio and bare actix side by side on `n` jobs.
+async fn baselines(bench: &mut Bench, n: u32) -> Result<[Figures; 3]> {
+    let queue = format!("mock.jobs.bench-spread-aps-{n}");
+    let start_ms = (now_ms() + 4_000.0 + n as f64 * 0.1) as i64;
+    let jobs = plan::spread(n, 60, start_ms, bench.seed ^ n as u64);
+    let plan_file = bench.path(&format!("spread-{n}.csv"));
+    plan::write_csv(&plan_file, &jobs)?;
+    let from = start_ms as f64 + WARM_UP_MS;
+    let until = from + bench.window().as_millis() as f64;
+    let collector = Collector::start(&queue, None).await?;
+    let mut aps = bench.spawn_apscheduler(&plan_file, &queue, until + 5_000.0)?;
+    let mut tokio_timers = bench.spawn_bare(Kind::Tokio, &plan_file, from, until)?;
+    let mut actix_timers = bench.spawn_bare(Kind::Actix, &plan_file, from, until)?;
+    for process in [&mut aps, &mut tokio_timers, &mut actix_timers] {
+        process.wait_marker(Duration::from_secs(120))?;
+        let armed = now_ms();
+        if armed > start_ms as f64 {
+            bench.report.note(format!(
+                "spread N={n}: {} armed {:.0} ms after the first due instant (inside the warm-up)",
+                process.name,
+                armed - start_ms as f64
+            ));
+        }
+    }
+    sleep_until_ms(from).await;
+    let broker = util::broker_pid().unwrap_or(0);
+    let cpu = CpuMeter::start(vec![aps.pid, tokio_timers.pid, actix_timers.pid, broker]);
+    sleep_until_ms(until).await;
+    let cpu = cpu.read();
+    let mut bare = Vec::new();
+    for process in [&mut tokio_timers, &mut actix_timers] {
+        let result = process.wait_result(Duration::from_secs(30))?;
+        let expected = result["expected"].as_u64().unwrap_or(0);
+        let fired = result["fired"].as_u64().unwrap_or(0);
+        bare.push((expected, fired, result));
+    }
+    let aps_result = aps.wait_result(Duration::from_secs(30))?;
+    let records = collector.records();
+    aps.stop();
+    tokio_timers.stop();
+    actix_timers.stop();
+    collector.finish().await;
+    if aps_result["publish_errors"].as_u64().unwrap_or(0) > 0 {
+        bench.report.note(format!(
+            "spread N={n}: APScheduler publish errors: {}",
+            aps_result["publish_errors"]
+        ));
+    }
+    let fires = Fires::count(&records, &jobs, from, until);
+    let aps_figures = Figures {
+        expected: fires.expected,
+        missed: fires.missed,
+        duplicates: fires.duplicates,
+        lateness: fires.spread(),
+        sub_p99: sub_p99(&fires, from, until),
+        cpu_percent: cpu[0],
+        broker_cpu_percent: cpu[3],
+    };
+    let bare_figures = |index: usize| {
+        let (expected, fired, result) = &bare[index];
+        Figures {
+            expected: *expected,
+            missed: expected.saturating_sub(*fired),
+            duplicates: 0,
+            lateness: Spread {
+                count: *fired as usize,
+                p50: result["p50_ms"].as_f64().unwrap_or(f64::NAN),
+                p99: result["p99_ms"].as_f64().unwrap_or(f64::NAN),
+                max: result["max_ms"].as_f64().unwrap_or(f64::NAN),
+            },
+            sub_p99: Vec::new(),
+            cpu_percent: cpu[1 + index],
+            broker_cpu_percent: f64::NAN,
+        }
+    };
+    Ok([aps_figures, bare_figures(0), bare_figures(1)])
+}
+
+pub async fn run(bench: &mut Bench) -> Result<()> {
+    let sizes = bench.sizes.clone().unwrap_or_else(|| {
+        if bench.quick {
+            vec![1_000, 10_000]
+        } else {
+            vec![1_000, 10_000, 100_000]
+        }
+    });
+    let mut rows = Vec::new();
+    for n in sizes {
+        println!("spread: N={n}, jennie-scheduler");
+        let ours = ours(bench, n).await?;
+        if bench.ours_only {
+            rows.push(ours.row("jennie-scheduler", n));
+            continue;
+        }
+        println!("spread: N={n}, baselines");
+        let [aps, tokio_timers, actix_timers] = baselines(bench, n).await?;
+        rows.push(ours.row("jennie-scheduler", n));
+        rows.push(aps.row("APScheduler 3.x + pika", n));
+        rows.push(tokio_timers.row("bare tokio tasks (no publish)", n));
+        rows.push(actix_timers.row("bare actix actors (no publish)", n));
+        rows.push(vec![
+            format!("{n}"),
+            "ratio jennie / APScheduler".into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            util::ratio(ours.lateness.p50, aps.lateness.p50),
+            util::ratio(ours.lateness.p99, aps.lateness.p99),
+            util::ratio(ours.lateness.max, aps.lateness.max),
+            String::new(),
+            util::ratio(ours.cpu_percent, aps.cpu_percent),
+            String::new(),
+        ]);
+        check(bench, n, &ours, &aps);
+    }
+    let window = bench.window().as_secs();
+    bench.report.section(format!(
+        "## 1. Spread\n\nN interval jobs, intervals drawn from 1–60 s, random phases (whole ms), \
+         {} s warm-up, then a {window} s window. Lateness = consumer receive − `due_at`, in ms, \
+         over every due instant of the window; missed = due in the window and not received 5 s \
+         after it closed. The consumer reports each run back over HTTP as a worker would. \
+         `sub-window p99` is min / median / max of the p99 of each {} s part of the window. \
+         CPU is percent of one core over the window; the bare timers publish nothing (their \
+         lateness is wake-up − due). The service runs alone; the three baselines run together \
+         afterwards, each in its own process.\n\n{}",
+        WARM_UP_MS / 1000.0,
+        SUB_WINDOW_MS / 1000.0,
+        table(
+            &[
+                "N",
+                "system",
+                "due",
+                "missed",
+                "dup",
+                "p50",
+                "p99",
+                "max",
+                "sub-window p99",
+                "CPU",
+                "broker CPU",
+            ],
+            &rows
+        )
+    ));
+    Ok(())
+}
+
+fn check(bench: &mut Bench, n: u32, ours: &Figures, aps: &Figures) {
+    let shown = format!(
+        "p99 {} ms, max {} ms, missed {}",
+        ms(ours.lateness.p99),
+        ms(ours.lateness.max),
+        ours.missed
+    );
+    match n {
+        10_000 => bench.report.check(
+            "spread 10k: p99 ≤ 2 ms, max ≤ 20 ms, none missed",
+            shown,
+            ours.lateness.p99 <= 2.0 && ours.lateness.max <= 20.0 && ours.missed == 0,
+        ),
+        100_000 => bench.report.check(
+            "spread 100k: p99 ≤ 20 ms, none missed",
+            shown,
+            ours.lateness.p99 <= 20.0 && ours.missed == 0,
+        ),
+        _ => {}
+    }
+    let ahead = ours.lateness.p50 <= aps.lateness.p50
+        && ours.lateness.p99 <= aps.lateness.p99
+        && ours.lateness.max <= aps.lateness.max
+        && ours.missed <= aps.missed;
+    bench.report.check(
+        &format!("spread {n}: ahead of APScheduler (p50, p99, max, missed)"),
+        format!(
+            "p50 {} vs {}, p99 {} vs {}, max {} vs {}, missed {} vs {}",
+            ms(ours.lateness.p50),
+            ms(aps.lateness.p50),
+            ms(ours.lateness.p99),
+            ms(aps.lateness.p99),
+            ms(ours.lateness.max),
+            ms(aps.lateness.max),
+            ours.missed,
+            aps.missed
+        ),
+        ahead,
+    );
+}
