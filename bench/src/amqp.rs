@@ -58,6 +58,8 @@ pub async fn fresh_queue(channel: &Channel, queue: &str) -> Result<()> {
 pub struct Received {
     pub recv_ms: f64,
     pub due_ms: f64,
+    /// When the publisher fired the run (the message's `queued_at`).
+    pub queued_ms: f64,
     pub job: u32,
 }
 
@@ -113,6 +115,7 @@ impl Collector {
                 sink.lock().unwrap().push(Received {
                     recv_ms,
                     due_ms: message.due_at.timestamp_micros() as f64 / 1000.0,
+                    queued_ms: message.queued_at.timestamp_micros() as f64 / 1000.0,
                     job,
                 });
                 if let Some(reporter) = &reporter {

@@ -38,9 +38,15 @@ fn query<T: serde::de::DeserializeOwned>(request: &HttpRequest) -> Result<T, Api
         })
 }
 
-/// Asks the engine about `job`. A job created behind the engine's back and not reconciled
-/// yet is handed over first, then asked again.
-async fn ask_engine<M, R>(state: &AppState, job: Job, ask: impl Fn() -> M) -> Result<R, ApiError>
+/// Asks the engine about job `job_id`. A job the engine does not know (created behind its
+/// back and not reconciled yet) is read from the table (404 when it is not there), handed over,
+/// and asked again. `job` is the row when the caller has read it already.
+async fn ask_engine<M, R>(
+    state: &AppState,
+    job_id: &str,
+    job: Option<Job>,
+    ask: impl Fn() -> M,
+) -> Result<R, ApiError>
 where
     M: actix::Message<Result = Result<R, NoSuchJob>> + Send + 'static,
     R: Send + 'static,
@@ -50,6 +56,10 @@ where
     match state.engine.supervisor.send(ask()).await? {
         Ok(answer) => Ok(answer),
         Err(NoSuchJob) => {
+            let job = match job {
+                Some(job) => job,
+                None => existing_job(state, job_id).await?,
+            };
             state.engine.supervisor.send::<Upsert>(Upsert(job)).await?;
             state
                 .engine
@@ -158,7 +168,7 @@ pub async fn run_now(
             force,
         },
     };
-    let answer = ask_engine(&state, job, ask).await?;
+    let answer = ask_engine(&state, &job_id, Some(job), ask).await?;
     let run_id = answer.map_err(|rejected| ApiError::MaxParallelReached {
         in_flight: rejected.in_flight,
         max_parallel: rejected.max_parallel,
@@ -248,13 +258,14 @@ pub async fn last_run(
             .into());
         }
     }
-    let job = existing_job(&state, &job_id).await?;
+    // Reports are the hot path: the engine's own map answers for the jobs it runs, and the
+    // table is read only for a job it does not know.
     let run_id = report.run_id;
     let complete = || CompleteJobRun {
         job_id: job_id.clone(),
         complete: actors::engine::Complete(report.clone()),
     };
-    let answer = ask_engine(&state, job, complete).await?;
+    let answer = ask_engine(&state, &job_id, None, complete).await?;
     let completion = match answer {
         Ok(completion) => completion,
         Err(unknown) => {

@@ -19,6 +19,14 @@ const MIN_RETRY: Duration = Duration::from_millis(200);
 const MAX_RETRY: Duration = Duration::from_secs(5);
 /// The longest a publish waits for its `pending` row: past this the fire goes out anyway.
 const MAX_PUBLISH_HOLD: Duration = Duration::from_millis(500);
+/// State writes that no publish waits for are grouped: such a write is committed at most this
+/// long after it arrives, together with whatever else came meanwhile (one transaction instead
+/// of one per write; on SQLite every statement is a round trip to sqlx's worker thread).
+const GROUP_COMMIT: Duration = Duration::from_millis(10);
+/// A group this large is committed at once.
+const GROUP_MAX: usize = 1024;
+/// How often the SQLite write-ahead log is checkpointed (off the write path).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// How often the run history is trimmed.
 const PRUNE_EVERY: Duration = Duration::from_secs(2);
 
@@ -66,6 +74,10 @@ pub struct PersistenceActor {
     history_limit: u64,
     /// Runs inserted per job since its history was last trimmed.
     inserted_since_prune: HashMap<String, u64>,
+    /// Whether a group commit is scheduled.
+    group_timer: bool,
+    /// Whether a WAL checkpoint is running.
+    checkpointing: bool,
 }
 
 impl PersistenceActor {
@@ -83,6 +95,8 @@ impl PersistenceActor {
             last_error: None,
             history_limit,
             inserted_since_prune: HashMap::new(),
+            group_timer: false,
+            checkpointing: false,
         }
     }
 
@@ -289,6 +303,22 @@ impl Actor for PersistenceActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(PRUNE_EVERY, |actor, ctx| actor.prune(ctx));
+        ctx.run_interval(CHECKPOINT_EVERY, |actor, ctx| {
+            if actor.checkpointing {
+                return;
+            }
+            actor.checkpointing = true;
+            let store = actor.store.clone();
+            ctx.spawn(
+                async move {
+                    if let Err(error) = store.checkpoint().await {
+                        tracing::debug!(%error, "WAL checkpoint failed; the next one retries");
+                    }
+                }
+                .into_actor(actor)
+                .map(|(), actor, _| actor.checkpointing = false),
+            );
+        });
     }
 }
 
@@ -297,7 +327,15 @@ impl Handler<Persist> for PersistenceActor {
 
     fn handle(&mut self, Persist(write): Persist, ctx: &mut Context<Self>) {
         self.buffer.push(write);
-        self.flush(ctx);
+        if self.buffer.len() >= GROUP_MAX {
+            self.flush(ctx);
+        } else if !self.group_timer {
+            self.group_timer = true;
+            ctx.run_later(GROUP_COMMIT, |actor, ctx| {
+                actor.group_timer = false;
+                actor.flush(ctx);
+            });
+        }
     }
 }
 

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    entity::prelude::*, ActiveValue::Set, DatabaseTransaction, QueryOrder, QuerySelect,
-    TransactionTrait,
+    entity::prelude::*, ActiveValue::Set, DatabaseTransaction, DbBackend, QueryOrder, QuerySelect, QueryTrait,
+    Statement, TransactionTrait,
 };
 use uuid::Uuid;
 use worker::TriggerSource;
@@ -165,9 +165,10 @@ fn collapse(batch: &[StateWrite]) -> Vec<StateWrite> {
         .collect()
 }
 
-async fn apply_one(txn: &DatabaseTransaction, write: StateWrite) -> Result<(), DbErr> {
-    match write {
-        StateWrite::InsertRun(_) => unreachable!("inserts are applied in bulk"),
+/// The statement of one state write (inserts are built in bulk by the caller).
+fn statement_of(write: StateWrite, backend: DbBackend) -> Option<Statement> {
+    let statement = match write {
+        StateWrite::InsertRun(_) => return None,
         StateWrite::RunStatus {
             run_id,
             status,
@@ -187,7 +188,7 @@ async fn apply_one(txn: &DatabaseTransaction, write: StateWrite) -> Result<(), D
             if let Some(error) = bounded_error(error) {
                 update = update.col_expr(Column::Error, Expr::value(error));
             }
-            update.exec(txn).await?;
+            update.build(backend)
         }
         StateWrite::NextDue {
             job_id,
@@ -199,8 +200,7 @@ async fn apply_one(txn: &DatabaseTransaction, write: StateWrite) -> Result<(), D
                     Expr::value(next_due_at.map(|t| t.trunc_subsecs(0).naive_utc())),
                 )
                 .filter(JobColumn::JobId.eq(job_id))
-                .exec(txn)
-                .await?;
+                .build(backend)
         }
         StateWrite::LastRun {
             job_id,
@@ -216,11 +216,10 @@ async fn apply_one(txn: &DatabaseTransaction, write: StateWrite) -> Result<(), D
                 .col_expr(JobColumn::LastStatus, Expr::value(last_status.as_str()))
                 .col_expr(JobColumn::LastError, Expr::value(bounded_error(last_error)))
                 .filter(JobColumn::JobId.eq(job_id))
-                .exec(txn)
-                .await?;
+                .build(backend)
         }
-    }
-    Ok(())
+    };
+    Some(statement)
 }
 
 impl Store {
@@ -238,19 +237,40 @@ impl Store {
                 _ => None,
             })
             .collect();
-        for chunk in rows.chunks(500) {
-            Runs::insert_many(chunk.to_vec())
-                // A retried batch may meet its own rows: keep them (portable no-op update).
-                .on_conflict(
-                    OnConflict::column(Column::RunId)
-                        .update_column(Column::RunId)
-                        .to_owned(),
-                )
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        for write in others {
-            apply_one(&txn, write).await?;
+        let backend = txn.get_database_backend();
+        let mut statements: Vec<Statement> = rows
+            .chunks(500)
+            .map(|chunk| {
+                Runs::insert_many(chunk.to_vec())
+                    // A retried batch may meet its own rows: keep them (portable no-op update).
+                    .on_conflict(
+                        OnConflict::column(Column::RunId)
+                            .update_column(Column::RunId)
+                            .to_owned(),
+                    )
+                    .build(backend)
+            })
+            .collect();
+        statements.extend(
+            others
+                .into_iter()
+                .filter_map(|write| statement_of(write, backend)),
+        );
+        if backend == DbBackend::Sqlite {
+            // sqlx runs SQLite on a worker thread: one round trip per statement costs more
+            // than the statement. The batch goes as one script, values inlined and escaped
+            // by sea-query's SQLite writer.
+            let script: String = statements
+                .iter()
+                .map(|statement| format!("{statement};\n"))
+                .collect();
+            if !script.is_empty() {
+                txn.execute_unprepared(&script).await?;
+            }
+        } else {
+            for statement in statements {
+                txn.execute_raw(statement).await?;
+            }
         }
         txn.commit().await?;
         Ok(())

@@ -94,6 +94,8 @@ pub struct Fires {
     pub missed: u64,
     /// `(due_ms, lateness_ms)` of each first delivery of a due instant.
     pub lateness: Vec<(f64, f64)>,
+    /// `queued_at − due_at` of the same deliveries: how late the publisher fired.
+    pub fired_late: Vec<f64>,
 }
 
 impl Fires {
@@ -103,12 +105,14 @@ impl Fires {
         let mut seen = HashSet::new();
         let mut duplicates = 0;
         let mut lateness = Vec::new();
+        let mut fired_late = Vec::new();
         for record in records
             .iter()
             .filter(|r| r.due_ms >= from_ms && r.due_ms < until_ms)
         {
             if seen.insert((record.job, record.due_ms.round() as i64)) {
                 lateness.push((record.due_ms, record.lateness_ms()));
+                fired_late.push(record.queued_ms - record.due_ms);
             } else {
                 duplicates += 1;
             }
@@ -119,6 +123,7 @@ impl Fires {
             duplicates,
             missed: expected.saturating_sub(received),
             lateness,
+            fired_late,
         }
     }
 

@@ -28,6 +28,8 @@ pub struct Figures {
     pub missed: u64,
     pub duplicates: u64,
     pub lateness: Spread,
+    /// `queued_at − due_at` (when the publisher fired), n/a for the bare timers.
+    pub fired_late: Spread,
     /// p99 of each sub-window.
     pub sub_p99: Vec<f64>,
     pub cpu_percent: f64,
@@ -46,6 +48,7 @@ impl Figures {
             ms(self.lateness.p99),
             ms(self.lateness.max),
             Repeated::of(&self.sub_p99).show(2),
+            format!("{} / {}", ms(self.fired_late.p50), ms(self.fired_late.p99)),
             format!("{:.0} %", self.cpu_percent),
             if self.broker_cpu_percent.is_nan() {
                 "n/a".into()
@@ -146,6 +149,7 @@ async fn ours(bench: &mut Bench, n: u32) -> Result<Figures> {
         missed: fires.missed,
         duplicates: fires.duplicates,
         lateness: fires.spread(),
+        fired_late: Spread::of(fires.fired_late.clone()),
         sub_p99: sub_p99(&fires, from, until),
         cpu_percent: cpu[0],
         broker_cpu_percent: cpu[1],
@@ -206,6 +210,7 @@ async fn baselines(bench: &mut Bench, n: u32) -> Result<[Figures; 3]> {
         missed: fires.missed,
         duplicates: fires.duplicates,
         lateness: fires.spread(),
+        fired_late: Spread::of(fires.fired_late.clone()),
         sub_p99: sub_p99(&fires, from, until),
         cpu_percent: cpu[0],
         broker_cpu_percent: cpu[3],
@@ -222,6 +227,7 @@ async fn baselines(bench: &mut Bench, n: u32) -> Result<[Figures; 3]> {
                 p99: result["p99_ms"].as_f64().unwrap_or(f64::NAN),
                 max: result["max_ms"].as_f64().unwrap_or(f64::NAN),
             },
+            fired_late: Spread { count: 0, p50: f64::NAN, p99: f64::NAN, max: f64::NAN },
             sub_p99: Vec::new(),
             cpu_percent: cpu[1 + index],
             broker_cpu_percent: f64::NAN,
@@ -262,6 +268,7 @@ pub async fn run(bench: &mut Bench) -> Result<()> {
             util::ratio(ours.lateness.p99, aps.lateness.p99),
             util::ratio(ours.lateness.max, aps.lateness.max),
             String::new(),
+            String::new(),
             util::ratio(ours.cpu_percent, aps.cpu_percent),
             String::new(),
         ]);
@@ -274,6 +281,7 @@ pub async fn run(bench: &mut Bench) -> Result<()> {
          over every due instant of the window; missed = due in the window and not received 5 s \
          after it closed. The consumer reports each run back over HTTP as a worker would. \
          `sub-window p99` is min / median / max of the p99 of each {} s part of the window. \
+         `fired − due` is the message's `queued_at` − `due_at`: how late the publisher woke and fired, before writing and publishing. \
          CPU is percent of one core over the window; the bare timers publish nothing (their \
          lateness is wake-up − due). The service runs alone; the three baselines run together \
          afterwards, each in its own process.\n\n{}",
@@ -290,6 +298,7 @@ pub async fn run(bench: &mut Bench) -> Result<()> {
                 "p99",
                 "max",
                 "sub-window p99",
+                "fired − due p50 / p99",
                 "CPU",
                 "broker CPU",
             ],
