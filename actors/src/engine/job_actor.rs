@@ -306,8 +306,11 @@ impl JobActor {
 
     fn set_next_due(&mut self, next_due: Option<DateTime<Utc>>) {
         self.next_due = next_due;
-        let stored = next_due.map(|t| chrono::SubsecRound::trunc_subsecs(t, 0));
-        if stored != self.stored_next_due {
+        let whole_seconds = |t: DateTime<Utc>| chrono::SubsecRound::trunc_subsecs(t, 0);
+        let stored = next_due.map(whole_seconds);
+        // The column keeps whole seconds: an instant that only differs below that (a row
+        // written with milliseconds by another tool) is not written again.
+        if stored != self.stored_next_due.map(whole_seconds) {
             self.stored_next_due = stored;
             self.persist(StateWrite::NextDue {
                 job_id: self.config.job_id.clone(),
@@ -711,6 +714,12 @@ impl Actor for JobActor {
             if before == Ok(1) {
                 tracing::info!(scope = %self.config.scope, elapsed_ms = self.engine.started.elapsed().as_millis() as u64,
                     "all job timers armed");
+                // The load's rows and buffers are free now; the state writes it queued are
+                // committed within a second.
+                super::memory::release_free_memory();
+                ctx.run_later(std::time::Duration::from_secs(1), |_, _| {
+                    super::memory::release_free_memory()
+                });
             }
         }
         if self.queue_mode_active() {

@@ -3,6 +3,7 @@
 
 mod broker;
 mod job_actor;
+mod memory;
 mod persistence;
 mod supervisor;
 mod timing;

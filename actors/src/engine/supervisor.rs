@@ -63,10 +63,24 @@ const FULL_RECONCILE_EVERY: u64 = 12;
 
 struct Entry {
     addr: Addr<JobActor>,
-    config: JobConfig,
+    /// A digest of the configuration the actor runs: the configuration itself lives only in
+    /// the actor (one copy per job, not two: memory is the limit at 100k jobs).
+    digest: u64,
+    enabled: bool,
     updated_at: Option<DateTime<Utc>>,
     /// When this entry was last set from the API or the table.
     touched_at: DateTime<Utc>,
+}
+
+/// A 64-bit digest of a job's configuration (SipHash of its JSON form; the params map is
+/// ordered, so equal configurations give equal digests).
+fn digest(config: &JobConfig) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_vec(config)
+        .expect("a job configuration serializes")
+        .hash(&mut hasher);
+    hasher.finish()
 }
 
 pub struct Supervisor {
@@ -98,14 +112,15 @@ impl Supervisor {
     /// Starts a job actor; `fresh` for a job new to the service (queue mode bootstraps).
     fn spawn(&mut self, job: Job, open_runs: Vec<RunRecord>, fresh: bool) {
         let job_id = job.config.job_id.clone();
-        let config = job.config.clone();
+        let (digest, enabled) = (digest(&job.config), job.config.enabled);
         let updated_at = job.state.updated_at;
         let addr = JobActor::new(job, open_runs, self.engine.clone(), fresh).start();
         self.jobs.insert(
             job_id,
             Entry {
                 addr,
-                config,
+                digest,
+                enabled,
                 updated_at,
                 touched_at: Utc::now(),
             },
@@ -120,8 +135,10 @@ impl Supervisor {
             Some(entry) if entry.addr.connected() => {
                 entry.updated_at = job.state.updated_at;
                 entry.touched_at = Utc::now();
-                if entry.config != job.config {
-                    entry.config = job.config.clone();
+                let digest = digest(&job.config);
+                if entry.digest != digest {
+                    entry.digest = digest;
+                    entry.enabled = job.config.enabled;
                     entry.addr.do_send(Reload(job.config));
                 }
             }
@@ -150,35 +167,28 @@ impl Supervisor {
         }
         self.reconciling = true;
         self.ticks += 1;
-        let full = self.ticks.is_multiple_of(FULL_RECONCILE_EVERY);
         let store = self.engine.store.clone();
         let scope = self.engine.settings.scope;
         let since = self.last_reconcile;
+        let full = self.ticks.is_multiple_of(FULL_RECONCILE_EVERY) || since.is_none();
         let started = Utc::now();
-        let known: HashMap<String, Option<DateTime<Utc>>> = self
-            .jobs
-            .iter()
-            .map(|(job_id, entry)| (job_id.clone(), entry.updated_at))
-            .collect();
+        let known_count = self.jobs.len();
+        // A tick reads only what changed; the whole table (in pages) is read every
+        // FULL_RECONCILE_EVERY ticks, or when the number of rows says one was inserted or
+        // deleted behind the API. At 100k jobs, reading every id each tick cost ~40 MB.
         let reading = async move {
-            if full {
-                let jobs = store.list_jobs(scope).await?;
-                let present = jobs.iter().map(|job| job.config.job_id.clone()).collect();
-                return Ok((present, jobs));
-            }
-            let versions = store.job_versions(scope).await?;
-            let mut changed = Vec::new();
-            for (job_id, updated_at) in &versions {
-                let touched_recently = matches!((updated_at, since),
-                    (Some(at), Some(since)) if *at >= since - chrono::Duration::seconds(2));
-                if known.get(job_id) != Some(updated_at) || touched_recently {
-                    if let Some(job) = store.get_job(scope, job_id).await? {
-                        changed.push(job);
-                    }
+            if let (false, Some(since)) = (full, since) {
+                if store.count_jobs(scope).await? as usize == known_count {
+                    let changed = store
+                        .jobs_updated_since(scope, since - chrono::Duration::seconds(2))
+                        .await?;
+                    return Ok((None, changed));
                 }
             }
-            let present: HashSet<String> = versions.into_iter().map(|(id, _)| id).collect();
-            Ok::<_, crate::store::StoreError>((present, changed))
+            let jobs = store.list_jobs(scope).await?;
+            let present: HashSet<String> =
+                jobs.iter().map(|job| job.config.job_id.clone()).collect();
+            Ok::<_, crate::store::StoreError>((Some(present), jobs))
         };
         ctx.spawn(reading.into_actor(self).map(move |result, actor, _| {
             actor.reconciling = false;
@@ -191,12 +201,15 @@ impl Supervisor {
             };
             actor.last_reconcile = Some(started);
             let settled = |entry: &Entry| entry.touched_at < started;
-            let gone: Vec<String> = actor
-                .jobs
-                .iter()
-                .filter(|(job_id, entry)| !present.contains(*job_id) && settled(entry))
-                .map(|(job_id, _)| job_id.clone())
-                .collect();
+            let gone: Vec<String> = match &present {
+                Some(present) => actor
+                    .jobs
+                    .iter()
+                    .filter(|(job_id, entry)| !present.contains(*job_id) && settled(entry))
+                    .map(|(job_id, _)| job_id.clone())
+                    .collect(),
+                None => Vec::new(),
+            };
             for job_id in gone {
                 tracing::info!(%job_id, "job deleted from the table behind the API; stopping it");
                 actor.remove(&job_id);
@@ -312,11 +325,7 @@ impl Handler<CountJobs> for Supervisor {
     type Result = MessageResult<CountJobs>;
 
     fn handle(&mut self, _: CountJobs, _: &mut Context<Self>) -> Self::Result {
-        let enabled = self
-            .jobs
-            .values()
-            .filter(|entry| entry.config.enabled)
-            .count();
+        let enabled = self.jobs.values().filter(|entry| entry.enabled).count();
         MessageResult((self.jobs.len(), enabled))
     }
 }

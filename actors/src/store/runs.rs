@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    entity::prelude::*, ActiveValue::Set, DatabaseTransaction, DbBackend, QueryOrder, QuerySelect, QueryTrait,
-    Statement, TransactionTrait,
+    entity::prelude::*, ActiveValue::Set, DatabaseTransaction, DbBackend, QueryOrder, QuerySelect,
+    QueryTrait, Statement, TransactionTrait,
 };
 use uuid::Uuid;
 use worker::TriggerSource;
@@ -193,31 +193,27 @@ fn statement_of(write: StateWrite, backend: DbBackend) -> Option<Statement> {
         StateWrite::NextDue {
             job_id,
             next_due_at,
-        } => {
-            Jobs::update_many()
-                .col_expr(
-                    JobColumn::NextDueAt,
-                    Expr::value(next_due_at.map(|t| t.trunc_subsecs(0).naive_utc())),
-                )
-                .filter(JobColumn::JobId.eq(job_id))
-                .build(backend)
-        }
+        } => Jobs::update_many()
+            .col_expr(
+                JobColumn::NextDueAt,
+                Expr::value(next_due_at.map(|t| t.trunc_subsecs(0).naive_utc())),
+            )
+            .filter(JobColumn::JobId.eq(job_id))
+            .build(backend),
         StateWrite::LastRun {
             job_id,
             last_run_at,
             last_status,
             last_error,
-        } => {
-            Jobs::update_many()
-                .col_expr(
-                    JobColumn::LastRunAt,
-                    Expr::value(last_run_at.trunc_subsecs(0).naive_utc()),
-                )
-                .col_expr(JobColumn::LastStatus, Expr::value(last_status.as_str()))
-                .col_expr(JobColumn::LastError, Expr::value(bounded_error(last_error)))
-                .filter(JobColumn::JobId.eq(job_id))
-                .build(backend)
-        }
+        } => Jobs::update_many()
+            .col_expr(
+                JobColumn::LastRunAt,
+                Expr::value(last_run_at.trunc_subsecs(0).naive_utc()),
+            )
+            .col_expr(JobColumn::LastStatus, Expr::value(last_status.as_str()))
+            .col_expr(JobColumn::LastError, Expr::value(bounded_error(last_error)))
+            .filter(JobColumn::JobId.eq(job_id))
+            .build(backend),
     };
     Some(statement)
 }

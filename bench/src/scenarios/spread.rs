@@ -227,7 +227,12 @@ async fn baselines(bench: &mut Bench, n: u32) -> Result<[Figures; 3]> {
                 p99: result["p99_ms"].as_f64().unwrap_or(f64::NAN),
                 max: result["max_ms"].as_f64().unwrap_or(f64::NAN),
             },
-            fired_late: Spread { count: 0, p50: f64::NAN, p99: f64::NAN, max: f64::NAN },
+            fired_late: Spread {
+                count: 0,
+                p50: f64::NAN,
+                p99: f64::NAN,
+                max: f64::NAN,
+            },
             sub_p99: Vec::new(),
             cpu_percent: cpu[1 + index],
             broker_cpu_percent: f64::NAN,
