@@ -78,6 +78,7 @@ pub struct Collector {
     records: Arc<Mutex<Vec<Received>>>,
     undecodable: Arc<AtomicU64>,
     pub report_failures: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Collector {
@@ -99,9 +100,14 @@ impl Collector {
         let records = Arc::new(Mutex::new(Vec::with_capacity(1 << 20)));
         let undecodable = Arc::new(AtomicU64::new(0));
         let report_failures = Arc::new(AtomicU64::new(0));
-        let reporter = reports_to.map(|client| spawn_reporter(client, report_failures.clone()));
+        let mut tasks = Vec::new();
+        let reporter = reports_to.map(|client| {
+            let (sender, task) = spawn_reporter(client, report_failures.clone());
+            tasks.push(task);
+            sender
+        });
         let (sink, bad) = (records.clone(), undecodable.clone());
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             while let Some(Ok(delivery)) = consumer.next().await {
                 let recv_ms = now_ms();
                 let Ok(message) = worker::parse_job_message(&delivery.data) else {
@@ -122,7 +128,7 @@ impl Collector {
                     let _ = reporter.send(message);
                 }
             }
-        });
+        }));
         Ok(Collector {
             connection,
             channel,
@@ -130,6 +136,7 @@ impl Collector {
             records,
             undecodable,
             report_failures,
+            tasks,
         })
     }
 
@@ -158,8 +165,12 @@ impl Collector {
         }
     }
 
-    /// Deletes the queue and closes the connection.
+    /// Stops consuming and reporting (a backlog of reports is dropped), deletes the queue and
+    /// closes the connection.
     pub async fn finish(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
         let undecodable = self.undecodable.load(Ordering::Relaxed);
         if undecodable > 0 {
             eprintln!(
@@ -179,11 +190,14 @@ impl Collector {
 fn spawn_reporter(
     client: SchedulerClient,
     failures: Arc<AtomicU64>,
-) -> mpsc::UnboundedSender<JobMessage> {
+) -> (
+    mpsc::UnboundedSender<JobMessage>,
+    tokio::task::JoinHandle<()>,
+) {
     let (sender, mut messages) = mpsc::unbounded_channel::<JobMessage>();
     let client = Arc::new(client);
     let permits = Arc::new(Semaphore::new(64));
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         while let Some(message) = messages.recv().await {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
@@ -199,7 +213,7 @@ fn spawn_reporter(
             });
         }
     });
-    sender
+    (sender, task)
 }
 
 /// The message the service would publish for job `index` due at `due_ms`, for the baselines.

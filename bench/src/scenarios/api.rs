@@ -16,7 +16,7 @@ use crate::service::Process;
 use crate::util::{self, now_ms, Repeated};
 
 const JOBS: u32 = 10_000;
-const SECONDS: u32 = 8;
+const SECONDS: u32 = 5;
 const THREADS: u32 = 2;
 const CONNECTIONS: u32 = 32;
 

@@ -95,7 +95,7 @@ async fn apscheduler(bench: &mut Bench, n: u32, queue: &str) -> Result<Burst> {
     let plan_file = bench.path(&format!("burst-{n}.csv"));
     plan::write_csv(&plan_file, &jobs)?;
     let collector = Collector::start(queue, None).await?;
-    let mut aps = bench.spawn_apscheduler(&plan_file, queue, at_ms + 10_000.0 + n as f64 * 0.2)?;
+    let mut aps = bench.spawn_apscheduler(&plan_file, queue, at_ms + 5_000.0 + n as f64 * 0.05)?;
     aps.wait_marker(Duration::from_secs(120))?;
     if now_ms() > at_ms {
         bench.report.note(format!(

@@ -18,7 +18,7 @@ use crate::plan;
 use crate::report::table;
 use crate::util::{self, now_ms, sleep_until_ms, Repeated, Spread};
 
-const WARM_UP_MS: f64 = 5_000.0;
+const WARM_UP_MS: f64 = 3_000.0;
 /// Lateness is also taken per sub-window of this length, to show how steady it is.
 const SUB_WINDOW_MS: f64 = 30_000.0;
 
@@ -105,7 +105,7 @@ impl CpuMeter {
 /// The service alone on `n` jobs.
 async fn ours(bench: &mut Bench, n: u32) -> Result<Figures> {
     let queue = format!("mock.jobs.bench-spread-{n}");
-    let start_ms = (now_ms() + 4_000.0 + n as f64 * 0.06) as i64;
+    let start_ms = (now_ms() + 3_000.0 + n as f64 * 0.06) as i64;
     let jobs = plan::spread(n, 60, start_ms, bench.seed ^ n as u64);
     let db = Db::Sqlite(bench.path(&format!("spread-{n}.db")));
     db.fill(&jobs, &queue).await?;
@@ -130,8 +130,8 @@ async fn ours(bench: &mut Bench, n: u32) -> Result<Figures> {
     let cpu = CpuMeter::start(vec![service.pid, broker]);
     sleep_until_ms(until).await;
     let cpu = cpu.read();
-    // Whatever is due in the window and not received 5 s after it closed counts as missed.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Whatever is due in the window and not received 3 s after it closed counts as missed.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let records = collector.records();
     let report_failures = collector
         .report_failures
@@ -159,14 +159,14 @@ async fn ours(bench: &mut Bench, n: u32) -> Result<Figures> {
 /// APScheduler, bare tokio and bare actix side by side on `n` jobs.
 async fn baselines(bench: &mut Bench, n: u32) -> Result<[Figures; 3]> {
     let queue = format!("mock.jobs.bench-spread-aps-{n}");
-    let start_ms = (now_ms() + 4_000.0 + n as f64 * 0.1) as i64;
+    let start_ms = (now_ms() + 3_000.0 + n as f64 * 0.09) as i64;
     let jobs = plan::spread(n, 60, start_ms, bench.seed ^ n as u64);
     let plan_file = bench.path(&format!("spread-{n}.csv"));
     plan::write_csv(&plan_file, &jobs)?;
     let from = start_ms as f64 + WARM_UP_MS;
     let until = from + bench.window().as_millis() as f64;
     let collector = Collector::start(&queue, None).await?;
-    let mut aps = bench.spawn_apscheduler(&plan_file, &queue, until + 5_000.0)?;
+    let mut aps = bench.spawn_apscheduler(&plan_file, &queue, until + 3_000.0)?;
     let mut tokio_timers = bench.spawn_bare(Kind::Tokio, &plan_file, from, until)?;
     let mut actix_timers = bench.spawn_bare(Kind::Actix, &plan_file, from, until)?;
     for process in [&mut aps, &mut tokio_timers, &mut actix_timers] {
@@ -283,7 +283,7 @@ pub async fn run(bench: &mut Bench) -> Result<()> {
     bench.report.section(format!(
         "## 1. Spread\n\nN interval jobs, intervals drawn from 1–60 s, random phases (whole ms), \
          {} s warm-up, then a {window} s window. Lateness = consumer receive − `due_at`, in ms, \
-         over every due instant of the window; missed = due in the window and not received 5 s \
+         over every due instant of the window; missed = due in the window and not received 3 s \
          after it closed. The consumer reports each run back over HTTP as a worker would. \
          `sub-window p99` is min / median / max of the p99 of each {} s part of the window. \
          `fired − due` is the message's `queued_at` − `due_at`: how late the publisher woke and fired, before writing and publishing. \

@@ -15,7 +15,7 @@ use crate::report::table;
 use crate::util::{self, now_ms, sleep_until_ms, Repeated};
 
 const WARM_UP_MS: f64 = 3_000.0;
-const STEP_MS: f64 = 12_000.0;
+const STEP_MS: f64 = 10_000.0;
 /// A step's lag grows when the median lateness of its last 3 s exceeds that of its first 3 s
 /// by more than this.
 const GROWTH_MS: f64 = 25.0;
