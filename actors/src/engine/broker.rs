@@ -253,27 +253,19 @@ impl BrokerActor {
             self.unconfirmed += 1;
             let generation = self.generation;
             let attempt = publish_once(channel.clone(), publish.clone(), declare);
-            ctx.spawn(attempt.into_actor(self).map(move |attempt, actor, ctx| {
-                actor.unconfirmed -= 1;
-                if declare {
-                    let parked = actor.declaring.remove(&publish.queue).unwrap_or_default();
-                    let declared = matches!(
-                        attempt,
-                        Attempt::Confirmed
-                            | Attempt::Rejected(
-                                PublishFailure::Nacked | PublishFailure::Unroutable
-                            )
-                    );
-                    if declared {
-                        actor.declared.insert(publish.queue.clone());
-                    }
-                    for waiting in parked.into_iter().rev() {
-                        actor.outbox.push_front(waiting);
-                    }
-                }
-                actor.settle(ctx, publish, attempt, generation);
-                actor.drain(ctx);
-            }));
+            // Each publish is its own task on this arbiter, reporting back by message: an
+            // actor future would be polled on every wake-up of this actor, i.e. the whole
+            // window (2 048 futures) for each confirm, which made bursts quadratic.
+            let broker = ctx.address();
+            actix::spawn(async move {
+                let attempt = attempt.await;
+                broker.do_send(Settled {
+                    publish,
+                    attempt,
+                    declare,
+                    generation,
+                });
+            });
         }
         metrics::gauge!(crate::metrics::BROKER_OUTBOX).set(self.outbox.len() as f64);
     }
@@ -382,6 +374,46 @@ impl Actor for BrokerActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         metrics::gauge!(crate::metrics::BROKER_CONNECTED).set(0.0);
         self.connect(ctx);
+    }
+}
+
+/// A publish attempt ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Settled {
+    publish: Publish,
+    attempt: Attempt,
+    declare: bool,
+    generation: u64,
+}
+
+impl Handler<Settled> for BrokerActor {
+    type Result = ();
+
+    fn handle(&mut self, settled: Settled, ctx: &mut Context<Self>) {
+        let Settled {
+            publish,
+            attempt,
+            declare,
+            generation,
+        } = settled;
+        self.unconfirmed -= 1;
+        if declare {
+            let parked = self.declaring.remove(&publish.queue).unwrap_or_default();
+            let declared = matches!(
+                attempt,
+                Attempt::Confirmed
+                    | Attempt::Rejected(PublishFailure::Nacked | PublishFailure::Unroutable)
+            );
+            if declared {
+                self.declared.insert(publish.queue.clone());
+            }
+            for waiting in parked.into_iter().rev() {
+                self.outbox.push_front(waiting);
+            }
+        }
+        self.settle(ctx, publish, attempt, generation);
+        self.drain(ctx);
     }
 }
 

@@ -254,13 +254,14 @@ impl Store {
         );
         if backend == DbBackend::Sqlite {
             // sqlx runs SQLite on a worker thread: one round trip per statement costs more
-            // than the statement. The batch goes as one script, values inlined and escaped
-            // by sea-query's SQLite writer.
-            let script: String = statements
-                .iter()
-                .map(|statement| format!("{statement};\n"))
-                .collect();
-            if !script.is_empty() {
+            // than the statement. The batch goes as scripts of up to 128 statements, values
+            // inlined and escaped by sea-query's SQLite writer (sqlx copies the rest of a
+            // script at each statement, so one script of a 10k batch was quadratic).
+            for chunk in statements.chunks(128) {
+                let script: String = chunk
+                    .iter()
+                    .map(|statement| format!("{statement};\n"))
+                    .collect();
                 txn.execute_unprepared(&script).await?;
             }
         } else {

@@ -56,7 +56,7 @@ async fn confirmed_at(base_url: &str, n: u32, deadline_ms: f64) -> f64 {
 
 async fn ours(bench: &mut Bench, db: &Db, n: u32, queue: &str) -> Result<Burst> {
     // Whole seconds: MariaDB keeps DATETIME to the second; SQLite gets the same instants.
-    let at_ms = ((now_ms() + 2_500.0 + n as f64 * 0.03) / 1000.0).ceil() * 1000.0;
+    let at_ms = ((now_ms() + 2_000.0 + n as f64 * 0.025) / 1000.0).ceil() * 1000.0;
     db.all_due_at(at_ms as i64).await?;
     let collector = Collector::start(queue, None).await?;
     let mut service = bench.service.start(db)?;
@@ -90,7 +90,7 @@ async fn raw_lapin(n: u32, queue: &str) -> Result<Burst> {
 }
 
 async fn apscheduler(bench: &mut Bench, n: u32, queue: &str) -> Result<Burst> {
-    let at_ms = ((now_ms() + 3_000.0 + n as f64 * 0.1) / 1000.0).ceil() * 1000.0;
+    let at_ms = ((now_ms() + 2_000.0 + n as f64 * 0.075) / 1000.0).ceil() * 1000.0;
     let jobs = plan::all_at(n, at_ms as i64, 3600);
     let plan_file = bench.path(&format!("burst-{n}.csv"));
     plan::write_csv(&plan_file, &jobs)?;

@@ -1,10 +1,12 @@
 //! Scenario 1, spread: N interval jobs with random phases and intervals of 1–60 s; fire
 //! lateness = consumer receive − due_at over a window after warm-up; fires missed; CPU.
 //!
-//! The service runs alone. The baselines run together afterwards on the same plan: APScheduler
+//! Above N = 1k the service runs alone, then the baselines together on the same plan (at 1k
+//! all run at once, being light): APScheduler
 //! (publishing to RabbitMQ, received by the same consumer) and the two bare-timer processes
 //! (wake-up − due, nothing published), each in its own process.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -19,6 +21,9 @@ use crate::report::table;
 use crate::util::{self, now_ms, sleep_until_ms, Repeated, Spread};
 
 const WARM_UP_MS: f64 = 3_000.0;
+/// Up to this N, the service and its baselines run at the same time (to keep the suite within
+/// 20 minutes); above it, the service runs alone.
+const TOGETHER_UP_TO: u32 = 1_000;
 /// Lateness is also taken per sub-window of this length, to show how steady it is.
 const SUB_WINDOW_MS: f64 = 30_000.0;
 
@@ -103,9 +108,9 @@ impl CpuMeter {
 }
 
 /// The service alone on `n` jobs.
-async fn ours(bench: &mut Bench, n: u32) -> Result<Figures> {
+async fn ours(bench: &Bench, n: u32, notes: &Mutex<Vec<String>>) -> Result<Figures> {
     let queue = format!("mock.jobs.bench-spread-{n}");
-    let start_ms = (now_ms() + 3_000.0 + n as f64 * 0.06) as i64;
+    let start_ms = (now_ms() + 2_500.0 + n as f64 * 0.04) as i64;
     let jobs = plan::spread(n, 60, start_ms, bench.seed ^ n as u64);
     let db = Db::Sqlite(bench.path(&format!("spread-{n}.db")));
     db.fill(&jobs, &queue).await?;
@@ -118,7 +123,7 @@ async fn ours(bench: &mut Bench, n: u32) -> Result<Figures> {
     service.wait_marker(Duration::from_secs(120))?;
     let armed = now_ms();
     if armed > start_ms as f64 {
-        bench.report.note(format!(
+        notes.lock().unwrap().push(format!(
             "spread N={n}: the service armed its timers {:.0} ms after the first due instant (inside the warm-up)",
             armed - start_ms as f64
         ));
@@ -139,7 +144,7 @@ async fn ours(bench: &mut Bench, n: u32) -> Result<Figures> {
     service.stop();
     collector.finish().await;
     if report_failures > 0 {
-        bench.report.note(format!(
+        notes.lock().unwrap().push(format!(
             "spread N={n}: {report_failures} completion reports to the service failed"
         ));
     }
@@ -157,9 +162,9 @@ async fn ours(bench: &mut Bench, n: u32) -> Result<Figures> {
 }
 
 /// APScheduler, bare tokio and bare actix side by side on `n` jobs.
-async fn baselines(bench: &mut Bench, n: u32) -> Result<[Figures; 3]> {
+async fn baselines(bench: &Bench, n: u32, notes: &Mutex<Vec<String>>) -> Result<[Figures; 3]> {
     let queue = format!("mock.jobs.bench-spread-aps-{n}");
-    let start_ms = (now_ms() + 3_000.0 + n as f64 * 0.09) as i64;
+    let start_ms = (now_ms() + 2_500.0 + n as f64 * 0.07) as i64;
     let jobs = plan::spread(n, 60, start_ms, bench.seed ^ n as u64);
     let plan_file = bench.path(&format!("spread-{n}.csv"));
     plan::write_csv(&plan_file, &jobs)?;
@@ -173,7 +178,7 @@ async fn baselines(bench: &mut Bench, n: u32) -> Result<[Figures; 3]> {
         process.wait_marker(Duration::from_secs(120))?;
         let armed = now_ms();
         if armed > start_ms as f64 {
-            bench.report.note(format!(
+            notes.lock().unwrap().push(format!(
                 "spread N={n}: {} armed {:.0} ms after the first due instant (inside the warm-up)",
                 process.name,
                 armed - start_ms as f64
@@ -199,7 +204,7 @@ async fn baselines(bench: &mut Bench, n: u32) -> Result<[Figures; 3]> {
     actix_timers.stop();
     collector.finish().await;
     if aps_result["publish_errors"].as_u64().unwrap_or(0) > 0 {
-        bench.report.note(format!(
+        notes.lock().unwrap().push(format!(
             "spread N={n}: APScheduler publish errors: {}",
             aps_result["publish_errors"]
         ));
@@ -252,13 +257,27 @@ pub async fn run(bench: &mut Bench) -> Result<()> {
     let mut rows = Vec::new();
     for n in sizes {
         println!("spread: N={n}, jennie-scheduler");
-        let ours = ours(bench, n).await?;
-        if bench.ours_only {
+        let notes = Mutex::new(Vec::new());
+        let (ours, baselines) = if bench.ours_only {
+            (ours(bench, n, &notes).await?, None)
+        } else if n <= TOGETHER_UP_TO {
+            // Light enough to run at the same time (each well under a tenth of a core).
+            println!("spread: N={n}, baselines at the same time");
+            let (ours, baselines) =
+                tokio::join!(ours(bench, n, &notes), baselines(bench, n, &notes));
+            (ours?, Some(baselines?))
+        } else {
+            let ours = ours(bench, n, &notes).await?;
+            println!("spread: N={n}, baselines");
+            (ours, Some(baselines(bench, n, &notes).await?))
+        };
+        for note in notes.into_inner().unwrap() {
+            bench.report.note(note);
+        }
+        let Some([aps, tokio_timers, actix_timers]) = baselines else {
             rows.push(ours.row("jennie-scheduler", n));
             continue;
-        }
-        println!("spread: N={n}, baselines");
-        let [aps, tokio_timers, actix_timers] = baselines(bench, n).await?;
+        };
         rows.push(ours.row("jennie-scheduler", n));
         rows.push(aps.row("APScheduler 3.x + pika", n));
         rows.push(tokio_timers.row("bare tokio tasks (no publish)", n));
@@ -288,8 +307,10 @@ pub async fn run(bench: &mut Bench) -> Result<()> {
          `sub-window p99` is min / median / max of the p99 of each {} s part of the window. \
          `fired − due` is the message's `queued_at` − `due_at`: how late the publisher woke and fired, before writing and publishing. \
          CPU is percent of one core over the window; the bare timers publish nothing (their \
-         lateness is wake-up − due). The service runs alone; the three baselines run together \
-         afterwards, each in its own process.\n\n{}",
+         lateness is wake-up − due). Above N = {TOGETHER_UP_TO} the service runs alone and \
+         the three baselines run together afterwards, each in its own process; at N = \
+         {TOGETHER_UP_TO} all four run at the same time (together they use less than a third \
+         of one core).\n\n{}",
         WARM_UP_MS / 1000.0,
         SUB_WINDOW_MS / 1000.0,
         table(

@@ -90,7 +90,7 @@ pub async fn run(bench: &mut Bench) -> Result<()> {
     }
     let raw = Repeated::of(&raw);
     let rates: &[u32] = &[
-        1_000, 2_000, 3_000, 4_000, 6_000, 8_000, 12_000, 16_000, 24_000,
+        2_000, 3_000, 4_000, 5_000, 6_000, 8_000, 12_000, 16_000, 24_000,
     ];
     let mut steps = Vec::new();
     for &rate in rates {
