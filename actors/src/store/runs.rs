@@ -222,7 +222,6 @@ impl Store {
     /// Applies a batch of engine state writes in one transaction: all or nothing.
     pub async fn apply_state_writes(&self, batch: &[StateWrite]) -> Result<(), StoreError> {
         let writes = collapse(batch);
-        let txn = self.db.begin().await?;
         let (inserts, others): (Vec<_>, Vec<_>) = writes
             .into_iter()
             .partition(|write| matches!(write, StateWrite::InsertRun(_)));
@@ -233,7 +232,7 @@ impl Store {
                 _ => None,
             })
             .collect();
-        let backend = txn.get_database_backend();
+        let backend = self.db.get_database_backend();
         let mut statements: Vec<Statement> = rows
             .chunks(500)
             .map(|chunk| {
@@ -252,24 +251,61 @@ impl Store {
                 .into_iter()
                 .filter_map(|write| statement_of(write, backend)),
         );
+        if statements.is_empty() {
+            return Ok(());
+        }
         if backend == DbBackend::Sqlite {
-            // sqlx runs SQLite on a worker thread: one round trip per statement costs more
-            // than the statement. The batch goes as scripts of up to 128 statements, values
-            // inlined and escaped by sea-query's SQLite writer (sqlx copies the rest of a
-            // script at each statement, so one script of a 10k batch was quadratic).
-            for chunk in statements.chunks(128) {
-                let script: String = chunk
-                    .iter()
-                    .map(|statement| format!("{statement};\n"))
-                    .collect();
-                txn.execute_unprepared(&script).await?;
-            }
-        } else {
-            for statement in statements {
-                txn.execute_raw(statement).await?;
-            }
+            return self.run_sqlite_script(&statements).await;
+        }
+        let txn = self.db.begin().await?;
+        for statement in statements {
+            txn.execute_raw(statement).await?;
         }
         txn.commit().await?;
+        Ok(())
+    }
+
+    /// Runs `statements` in one SQLite transaction on one pooled connection, as scripts of at
+    /// most 128 statements with `BEGIN IMMEDIATE` in the first and `COMMIT` in the last.
+    /// sqlx runs SQLite on a worker thread per connection: every statement sent is a round
+    /// trip to it, which costs more than the statement (a batch used to be BEGIN + one per
+    /// write + COMMIT; now it is one for a fire's batch). sqlx copies the rest of a script at
+    /// each statement, hence the chunks. Values are inlined and escaped by sea-query's SQLite
+    /// writer. On failure the transaction is rolled back on the same connection.
+    async fn run_sqlite_script(&self, statements: &[Statement]) -> Result<(), StoreError> {
+        use sea_orm::sqlx::{self, Executor};
+        use std::fmt::Write;
+        let error = |error: sqlx::Error| {
+            StoreError::Database(DbErr::Exec(sea_orm::RuntimeErr::SqlxError(
+                std::sync::Arc::new(error),
+            )))
+        };
+        let mut connection = self
+            .db
+            .get_sqlite_connection_pool()
+            .acquire()
+            .await
+            .map_err(error)?;
+        let chunks: Vec<&[Statement]> = statements.chunks(128).collect();
+        for (index, chunk) in chunks.iter().enumerate() {
+            let mut script = String::new();
+            if index == 0 {
+                script.push_str("BEGIN IMMEDIATE;\n");
+            }
+            for statement in *chunk {
+                let _ = writeln!(script, "{statement};");
+            }
+            if index + 1 == chunks.len() {
+                script.push_str("COMMIT;\n");
+            }
+            if let Err(failure) = connection.execute(sqlx::AssertSqlSafe(script)).await {
+                // Not in a transaction when BEGIN itself failed: the error is then ignored.
+                let _ = connection
+                    .execute(sqlx::AssertSqlSafe("ROLLBACK".to_string()))
+                    .await;
+                return Err(error(failure));
+            }
+        }
         Ok(())
     }
 
