@@ -218,6 +218,10 @@ fn statement_of(write: StateWrite, backend: DbBackend) -> Option<Statement> {
     Some(statement)
 }
 
+/// Bounds of one SQLite script (see `Store::run_sqlite_script`).
+const MAX_SCRIPT_STATEMENTS: usize = 512;
+const MAX_SCRIPT_BYTES: usize = 64 * 1024;
+
 impl Store {
     /// Applies a batch of engine state writes in one transaction: all or nothing.
     pub async fn apply_state_writes(&self, batch: &[StateWrite]) -> Result<(), StoreError> {
@@ -266,7 +270,8 @@ impl Store {
     }
 
     /// Runs `statements` in one SQLite transaction on one pooled connection, as scripts of at
-    /// most 128 statements with `BEGIN IMMEDIATE` in the first and `COMMIT` in the last.
+    /// most 512 statements or 64 KiB, with `BEGIN IMMEDIATE` in the first and `COMMIT` in the
+    /// last.
     /// sqlx runs SQLite on a worker thread per connection: every statement sent is a round
     /// trip to it, which costs more than the statement (a batch used to be BEGIN + one per
     /// write + COMMIT; now it is one for a fire's batch). sqlx copies the rest of a script at
@@ -286,18 +291,23 @@ impl Store {
             .acquire()
             .await
             .map_err(error)?;
-        let chunks: Vec<&[Statement]> = statements.chunks(128).collect();
-        for (index, chunk) in chunks.iter().enumerate() {
-            let mut script = String::new();
-            if index == 0 {
-                script.push_str("BEGIN IMMEDIATE;\n");
+        let mut scripts = vec![String::from("BEGIN IMMEDIATE;\n")];
+        let mut in_script = 0;
+        for statement in statements {
+            let script = scripts.last_mut().expect("one script at least");
+            if in_script == MAX_SCRIPT_STATEMENTS || script.len() >= MAX_SCRIPT_BYTES {
+                scripts.push(String::new());
+                in_script = 0;
             }
-            for statement in *chunk {
-                let _ = writeln!(script, "{statement};");
-            }
-            if index + 1 == chunks.len() {
-                script.push_str("COMMIT;\n");
-            }
+            let script = scripts.last_mut().expect("one script at least");
+            let _ = writeln!(script, "{statement};");
+            in_script += 1;
+        }
+        scripts
+            .last_mut()
+            .expect("one script at least")
+            .push_str("COMMIT;\n");
+        for script in scripts {
             if let Err(failure) = connection.execute(sqlx::AssertSqlSafe(script)).await {
                 // Not in a transaction when BEGIN itself failed: the error is then ignored.
                 let _ = connection
