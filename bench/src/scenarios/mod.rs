@@ -12,9 +12,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Result;
+use worker::SchedulerClient;
 
-use crate::amqp::Received;
+use crate::amqp::{Collector, Received};
 use crate::bare::Kind;
+use crate::db::Db;
 use crate::plan::PlannedJob;
 use crate::report::Report;
 use crate::service::{Process, ServiceConfig};
@@ -75,6 +77,22 @@ impl Bench {
             command,
             "bare timers armed",
         )
+    }
+
+    /// Fills `db` with `jobs` publishing to `queue`, starts a consumer that reports every run
+    /// back like a worker, then the service; returns once every timer is armed.
+    pub async fn start_reported(
+        &self,
+        jobs: &[PlannedJob],
+        db: &Db,
+        queue: &str,
+    ) -> Result<(Collector, Process)> {
+        db.fill(jobs, queue).await?;
+        let reports_to = SchedulerClient::new(&self.service.base_url(), None)?;
+        let collector = Collector::start(queue, Some(reports_to)).await?;
+        let mut service = self.service.start(db)?;
+        service.wait_marker(Duration::from_secs(120))?;
+        Ok((collector, service))
     }
 
     /// How long a spread or throughput window lasts.

@@ -10,7 +10,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Result;
-use worker::SchedulerClient;
 
 use super::{ms, Bench, Fires};
 use crate::amqp::Collector;
@@ -42,6 +41,20 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// The figures of what a consumer received in `window`.
+    fn of(fires: &Fires, window: (f64, f64), cpu_percent: f64, broker_cpu_percent: f64) -> Self {
+        Figures {
+            expected: fires.expected,
+            missed: fires.missed,
+            duplicates: fires.duplicates,
+            lateness: fires.spread(),
+            fired_late: Spread::of(fires.fired_late.clone()),
+            sub_p99: sub_p99(fires, window.0, window.1),
+            cpu_percent,
+            broker_cpu_percent,
+        }
+    }
+
     fn row(&self, system: &str, n: u32) -> Vec<String> {
         vec![
             format!("{n}"),
@@ -113,14 +126,7 @@ async fn ours(bench: &Bench, n: u32, notes: &Mutex<Vec<String>>) -> Result<Figur
     let start_ms = (now_ms() + 2_500.0 + n as f64 * 0.04) as i64;
     let jobs = plan::spread(n, 60, start_ms, bench.seed ^ n as u64);
     let db = Db::Sqlite(bench.path(&format!("spread-{n}.db")));
-    db.fill(&jobs, &queue).await?;
-    let collector = Collector::start(
-        &queue,
-        Some(SchedulerClient::new(&bench.service.base_url(), None)?),
-    )
-    .await?;
-    let mut service = bench.service.start(&db)?;
-    service.wait_marker(Duration::from_secs(120))?;
+    let (collector, service) = bench.start_reported(&jobs, &db, &queue).await?;
     let armed = now_ms();
     if armed > start_ms as f64 {
         notes.lock().unwrap().push(format!(
@@ -149,16 +155,7 @@ async fn ours(bench: &Bench, n: u32, notes: &Mutex<Vec<String>>) -> Result<Figur
         ));
     }
     let fires = Fires::count(&records, &jobs, from, until);
-    Ok(Figures {
-        expected: fires.expected,
-        missed: fires.missed,
-        duplicates: fires.duplicates,
-        lateness: fires.spread(),
-        fired_late: Spread::of(fires.fired_late.clone()),
-        sub_p99: sub_p99(&fires, from, until),
-        cpu_percent: cpu[0],
-        broker_cpu_percent: cpu[1],
-    })
+    Ok(Figures::of(&fires, (from, until), cpu[0], cpu[1]))
 }
 
 /// APScheduler, bare tokio and bare actix side by side on `n` jobs.
@@ -210,16 +207,7 @@ async fn baselines(bench: &Bench, n: u32, notes: &Mutex<Vec<String>>) -> Result<
         ));
     }
     let fires = Fires::count(&records, &jobs, from, until);
-    let aps_figures = Figures {
-        expected: fires.expected,
-        missed: fires.missed,
-        duplicates: fires.duplicates,
-        lateness: fires.spread(),
-        fired_late: Spread::of(fires.fired_late.clone()),
-        sub_p99: sub_p99(&fires, from, until),
-        cpu_percent: cpu[0],
-        broker_cpu_percent: cpu[3],
-    };
+    let aps_figures = Figures::of(&fires, (from, until), cpu[0], cpu[3]);
     let bare_figures = |index: usize| {
         let (expected, fired, result) = &bare[index];
         Figures {

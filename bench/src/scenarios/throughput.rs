@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use worker::SchedulerClient;
 
 use super::{ms, Bench, Fires};
 use crate::amqp::{Collector, RawPublisher};
@@ -39,14 +38,7 @@ async fn step(bench: &mut Bench, rate: u32) -> Result<Step> {
     let start_ms = (now_ms() + 3_000.0 + rate as f64 * 0.06) as i64;
     let jobs = plan::spread(rate, 1, start_ms, bench.seed ^ rate as u64);
     let db = Db::Sqlite(bench.path("throughput.db"));
-    db.fill(&jobs, &queue).await?;
-    let collector = Collector::start(
-        &queue,
-        Some(SchedulerClient::new(&bench.service.base_url(), None)?),
-    )
-    .await?;
-    let mut service = bench.service.start(&db)?;
-    service.wait_marker(Duration::from_secs(60))?;
+    let (collector, service) = bench.start_reported(&jobs, &db, &queue).await?;
     let from = start_ms as f64 + WARM_UP_MS;
     let until = from + STEP_MS;
     sleep_until_ms(from).await;
