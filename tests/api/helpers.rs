@@ -97,6 +97,26 @@ impl Drop for TestDatabase {
                 .expect("runtime");
             runtime.block_on(async {
                 if let Ok(admin) = Database::connect(mariadb_server_url().as_str()).await {
+                    // The test's service is dropped, not shut down: a connection it left open
+                    // inside a transaction holds a metadata lock DROP DATABASE would wait for
+                    // (a year by default). End those sessions first, and never wait long.
+                    let _ = admin
+                        .execute_unprepared("SET SESSION lock_wait_timeout = 10")
+                        .await;
+                    let sessions = admin
+                        .query_all_raw(sea_orm::Statement::from_string(
+                            sea_orm::DbBackend::MySql,
+                            format!(
+                                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{name}'"
+                            ),
+                        ))
+                        .await
+                        .unwrap_or_default();
+                    for session in sessions {
+                        if let Ok(id) = session.try_get::<u64>("", "ID") {
+                            let _ = admin.execute_unprepared(&format!("KILL {id}")).await;
+                        }
+                    }
                     let _ = admin
                         .execute_unprepared(&format!("DROP DATABASE IF EXISTS `{name}`"))
                         .await;
