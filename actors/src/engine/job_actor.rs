@@ -714,12 +714,6 @@ impl Actor for JobActor {
             if before == Ok(1) {
                 tracing::info!(scope = %self.config.scope, elapsed_ms = self.engine.started.elapsed().as_millis() as u64,
                     "all job timers armed");
-                // The load's rows and buffers are free now; the state writes it queued are
-                // committed within a second.
-                super::memory::release_free_memory();
-                ctx.run_later(std::time::Duration::from_secs(1), |_, _| {
-                    super::memory::release_free_memory()
-                });
             }
         }
         if self.queue_mode_active() {

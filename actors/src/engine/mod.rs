@@ -3,7 +3,6 @@
 
 mod broker;
 mod job_actor;
-mod memory;
 mod persistence;
 mod supervisor;
 mod timing;
