@@ -1,4 +1,4 @@
-//! Settings: the environment variables of SPEC §8, layered over files in `config/`
+//! Settings: the environment variables of the service, layered over files in `config/`
 //! (`default.toml`, then `{scope}.toml`); the environment wins.
 
 use std::net::SocketAddr;
@@ -24,8 +24,15 @@ pub struct Settings {
     pub rabbitmq_url: String,
     /// `SCHEDULER_HTTP_ADDR`: loopback by default.
     pub http_addr: SocketAddr,
-    /// `SCHEDULER_API_TOKEN`: when set, `/jobs` requires `Authorization: Bearer <token>`.
+    /// `SCHEDULER_API_TOKEN`: when set, `/jobs` requires `Authorization: Bearer <token>`. Set
+    /// but empty (or blank) is a start-up error, never "no auth".
     pub api_token: Option<String>,
+    /// `SCHEDULER_ALLOW_UNAUTHENTICATED`: serve `/jobs` without a token on an address other
+    /// than loopback (refused at start-up otherwise).
+    pub allow_unauthenticated: bool,
+    /// `SCHEDULER_CORS_ORIGINS`: comma-separated origins allowed to call the API from a
+    /// browser; none by default (no CORS headers are sent).
+    pub cors_origins: Vec<String>,
     /// `SCHEDULER_MISFIRE_GRACE_SECONDS`: how late a missed fire may still be caught up.
     pub misfire_grace_seconds: u64,
     /// `SCHEDULER_RUN_HISTORY_LIMIT`: runs kept per job.
@@ -63,10 +70,12 @@ struct RawSettings {
     log_format: Option<String>,
     scheduler_http_workers: Option<String>,
     scheduler_metrics_per_job: Option<String>,
+    scheduler_allow_unauthenticated: Option<String>,
+    scheduler_cors_origins: Option<String>,
 }
 
 /// The keys this service reads from the environment.
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 16] = [
     "SCHEDULER_SCOPE",
     "SCHEDULER_TICK_SECONDS",
     "SCHEDULER_TIMEZONE",
@@ -81,10 +90,12 @@ const KEYS: [&str; 14] = [
     "LOG_FORMAT",
     "SCHEDULER_HTTP_WORKERS",
     "SCHEDULER_METRICS_PER_JOB",
+    "SCHEDULER_ALLOW_UNAUTHENTICATED",
+    "SCHEDULER_CORS_ORIGINS",
 ];
 
 impl Settings {
-    /// The defaults for an instance of `scope` (SPEC §8), with a SQLite file at `db_path`.
+    /// The defaults for an instance of `scope`, with a SQLite file at `db_path`.
     pub fn defaults(scope: Scope) -> Settings {
         Settings {
             scope,
@@ -96,6 +107,8 @@ impl Settings {
             rabbitmq_url: "amqp://guest:guest@127.0.0.1:5672/%2f".to_string(),
             http_addr: default_http_addr(scope),
             api_token: None,
+            allow_unauthenticated: false,
+            cors_origins: Vec::new(),
             misfire_grace_seconds: 300,
             run_history_limit: 1000,
             log_format: LogFormat::Text,
@@ -185,7 +198,23 @@ impl Settings {
                 .parse()
                 .map_err(|_| anyhow!("SCHEDULER_HTTP_ADDR '{value}' is not host:port"))?;
         }
-        settings.api_token = raw.scheduler_api_token.filter(|token| !token.is_empty());
+        settings.api_token = match raw.scheduler_api_token {
+            None => None,
+            Some(token) if token.trim().is_empty() => bail!(
+                "SCHEDULER_API_TOKEN is set but empty: set a token, or unset the variable to \
+                 serve the API without one on loopback"
+            ),
+            Some(token) if token.trim() != token || token.chars().any(char::is_control) => bail!(
+                "SCHEDULER_API_TOKEN must not start or end with spaces or hold control characters"
+            ),
+            Some(token) => Some(token),
+        };
+        if let Some(value) = raw.scheduler_allow_unauthenticated {
+            settings.allow_unauthenticated = parse_bool("SCHEDULER_ALLOW_UNAUTHENTICATED", &value)?;
+        }
+        if let Some(value) = raw.scheduler_cors_origins {
+            settings.cors_origins = parse_origins(&value)?;
+        }
         if let Some(value) = raw.scheduler_misfire_grace_seconds {
             settings.misfire_grace_seconds = value.parse().map_err(|_| {
                 anyhow!("SCHEDULER_MISFIRE_GRACE_SECONDS '{value}' is not a number of seconds")
@@ -198,11 +227,7 @@ impl Settings {
             settings.http_workers = parse_positive("SCHEDULER_HTTP_WORKERS", &value)? as usize;
         }
         if let Some(value) = raw.scheduler_metrics_per_job {
-            settings.metrics_per_job = match value.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => true,
-                "false" | "0" | "no" | "off" => false,
-                other => bail!("SCHEDULER_METRICS_PER_JOB must be true or false, not '{other}'"),
-            };
+            settings.metrics_per_job = parse_bool("SCHEDULER_METRICS_PER_JOB", &value)?;
         }
         settings.log_format = match raw
             .log_format
@@ -225,6 +250,61 @@ pub fn default_http_addr(scope: Scope) -> SocketAddr {
         Scope::Mock => 9095,
     };
     SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+impl Settings {
+    /// Whether the API may be served as configured: without a token only on a loopback
+    /// address, unless `SCHEDULER_ALLOW_UNAUTHENTICATED` says otherwise. Answers the warning
+    /// to log (and show on `/ready`) when it is served open on another address.
+    pub fn exposure_warning(&self) -> anyhow::Result<Option<String>> {
+        if self.api_token.is_some() || self.http_addr.ip().is_loopback() {
+            return Ok(None);
+        }
+        if !self.allow_unauthenticated {
+            bail!(
+                "refusing to serve the API on {} without SCHEDULER_API_TOKEN: anyone who reaches \
+                 that address could create and fire jobs. Set SCHEDULER_API_TOKEN, bind a \
+                 loopback address (SCHEDULER_HTTP_ADDR=127.0.0.1:port), or set \
+                 SCHEDULER_ALLOW_UNAUTHENTICATED=true to accept the risk",
+                self.http_addr
+            );
+        }
+        Ok(Some(format!(
+            "the API is served on {} without a token (SCHEDULER_ALLOW_UNAUTHENTICATED=true): \
+             anyone who reaches that address can create and fire jobs",
+            self.http_addr
+        )))
+    }
+}
+
+fn parse_bool(name: &str, value: &str) -> anyhow::Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => bail!("{name} must be true or false, not '{value}'"),
+    }
+}
+
+/// `https://ops.example.com, http://localhost:3000` → the origins, each `scheme://host[:port]`.
+fn parse_origins(value: &str) -> anyhow::Result<Vec<String>> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            let rest = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            match rest {
+                Some(host) if !host.is_empty() && !host.contains(['/', ' ', '*']) => {
+                    Ok(origin.to_string())
+                }
+                _ => bail!(
+                    "SCHEDULER_CORS_ORIGINS: '{origin}' is not an origin like https://host[:port]"
+                ),
+            }
+        })
+        .collect()
 }
 
 fn parse_positive(name: &str, value: &str) -> anyhow::Result<u64> {
@@ -291,11 +371,48 @@ mod tests {
             ("db_type", "ORACLE"),
             ("db_type", "MARIADB"),
             ("scheduler_http_addr", "nowhere"),
+            ("scheduler_api_token", ""),
+            ("scheduler_api_token", "   "),
+            ("scheduler_api_token", " padded"),
+            ("scheduler_allow_unauthenticated", "maybe"),
+            ("scheduler_cors_origins", "*"),
+            ("scheduler_cors_origins", "https://ok.example, ftp://x"),
         ] {
             assert!(
                 Settings::from_sources(dir.path(), &pairs(&[(key, value)])).is_err(),
                 "{key}={value}"
             );
         }
+    }
+
+    #[test]
+    fn an_open_api_off_loopback_needs_a_token_or_an_explicit_yes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let load = |list: &[(&str, &str)]| Settings::from_sources(dir.path(), &pairs(list));
+        let open = load(&[("scheduler_http_addr", "0.0.0.0:8000")]).unwrap();
+        let refusal = open.exposure_warning().unwrap_err().to_string();
+        assert!(refusal.contains("SCHEDULER_API_TOKEN"), "{refusal}");
+        let allowed = load(&[
+            ("scheduler_http_addr", "0.0.0.0:8000"),
+            ("scheduler_allow_unauthenticated", "true"),
+        ])
+        .unwrap();
+        assert!(allowed.exposure_warning().unwrap().is_some());
+        let token = load(&[
+            ("scheduler_http_addr", "0.0.0.0:8000"),
+            ("scheduler_api_token", "s3cret"),
+        ])
+        .unwrap();
+        assert_eq!(token.exposure_warning().unwrap(), None);
+        assert_eq!(load(&[]).unwrap().exposure_warning().unwrap(), None);
+        let cors = load(&[(
+            "scheduler_cors_origins",
+            "https://a.example, http://localhost:3000",
+        )])
+        .unwrap();
+        assert_eq!(
+            cors.cors_origins,
+            ["https://a.example", "http://localhost:3000"]
+        );
     }
 }

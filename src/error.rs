@@ -8,7 +8,7 @@ use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// A field or body that breaks a rule of SPEC §2.
+    /// A field or body that breaks a rule of the job fields.
     #[error(transparent)]
     Validation(#[from] ValidationError),
     #[error("the request body is not valid JSON: {0}")]
@@ -19,8 +19,11 @@ pub enum ApiError {
     JobNotFound(String),
     #[error("no such endpoint: {0}")]
     NoRoute(String),
-    #[error("method {0} is not allowed here")]
-    MethodNotAllowed(String),
+    /// The method used, and the methods the resource takes (the `Allow` header).
+    #[error("method {0} is not allowed here; allowed: {1}")]
+    MethodNotAllowed(String, &'static str),
+    #[error("this request must be sent with Content-Type: application/json, not '{0}'")]
+    UnsupportedMediaType(String),
     #[error("a job with job_id '{0}' already exists")]
     JobExists(String),
     #[error("missing or invalid bearer token")]
@@ -29,6 +32,8 @@ pub enum ApiError {
     MaxParallelReached { in_flight: usize, max_parallel: i64 },
     #[error("run {0} is not a run of this job")]
     RunNotFound(String),
+    #[error("no run of this job is in flight; name the run with run_id")]
+    NoRunInFlight,
     #[error("the scheduling engine did not answer: {0}")]
     EngineUnavailable(String),
     /// The database is unreachable or failed; nothing was changed.
@@ -56,8 +61,8 @@ impl From<StoreError> for ApiError {
 pub struct ErrorBody<'a> {
     /// A stable code: `invalid_json`, `invalid_body`, `missing_field`, `invalid_field`,
     /// `unknown_field`, `invalid_query`, `unauthorized`, `not_found`, `run_not_found`,
-    /// `method_not_allowed`, `job_exists`, `max_parallel_reached`, `payload_too_large`,
-    /// `database_unavailable`, `engine_unavailable`.
+    /// `method_not_allowed`, `unsupported_media_type`, `job_exists`, `max_parallel_reached`,
+    /// `no_run_in_flight`, `payload_too_large`, `database_unavailable`, `engine_unavailable`.
     pub error: &'a str,
     pub message: String,
     /// The offending field, when there is one.
@@ -71,7 +76,9 @@ impl ApiError {
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::JobNotFound(_) | ApiError::NoRoute(_) => "not_found",
-            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::MethodNotAllowed(..) => "method_not_allowed",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::NoRunInFlight => "no_run_in_flight",
             ApiError::JobExists(_) => "job_exists",
             ApiError::Unauthorized => "unauthorized",
             ApiError::MaxParallelReached { .. } => "max_parallel_reached",
@@ -97,8 +104,11 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) | ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::JobNotFound(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::JobExists(_) | ApiError::MaxParallelReached { .. } => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed(..) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::JobExists(_)
+            | ApiError::MaxParallelReached { .. }
+            | ApiError::NoRunInFlight => StatusCode::CONFLICT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::RunNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Database(_) | ApiError::EngineUnavailable(_) => {
@@ -112,8 +122,14 @@ impl ResponseError for ApiError {
             tracing::error!(error = %cause, "database call failed");
         }
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Unauthorized) {
-            response.insert_header(("WWW-Authenticate", "Bearer"));
+        match self {
+            ApiError::Unauthorized => {
+                response.insert_header(("WWW-Authenticate", "Bearer"));
+            }
+            ApiError::MethodNotAllowed(_, allow) => {
+                response.insert_header(("Allow", *allow));
+            }
+            _ => {}
         }
         response.json(ErrorBody {
             error: self.code(),

@@ -25,7 +25,7 @@ use crate::routes;
         routes::metrics::metrics,
     ),
     components(schemas(worker::JobMessage)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
     tags(
         (name = "jobs", description = "Job definitions"),
         (name = "control", description = "Live control, completion reports and run history"),
@@ -44,5 +44,64 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The answers every operation of `/jobs` can give besides its own: 401 (with
+/// `WWW-Authenticate`) and 503 everywhere; 400, 413 and 415 where a body is sent.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Ok(mut document) = serde_json::to_value(&*openapi) else {
+            return;
+        };
+        let error = |description: &str| {
+            serde_json::json!({
+                "description": description,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+            })
+        };
+        let Some(paths) = document["paths"].as_object_mut() else {
+            return;
+        };
+        for (path, item) in paths.iter_mut() {
+            if !path.starts_with("/jobs") {
+                continue;
+            }
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (method, operation) in item.iter_mut() {
+                let Some(responses) = operation["responses"].as_object_mut() else {
+                    continue;
+                };
+                let mut unauthorized = error("Missing or wrong bearer token");
+                unauthorized["headers"] = serde_json::json!({
+                    "WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}
+                });
+                responses.insert("401".into(), unauthorized);
+                responses.entry("503").or_insert_with(|| {
+                    error("The database or the engine is unavailable; nothing was changed")
+                });
+                if matches!(method.as_str(), "post" | "put") {
+                    responses
+                        .entry("400")
+                        .or_insert_with(|| error("Invalid JSON, body or field"));
+                    responses
+                        .entry("413")
+                        .or_insert_with(|| error("Body larger than 256 KiB"));
+                    responses.insert(
+                        "415".into(),
+                        error(
+                            "Content-Type is not application/json (required on every POST and PUT)",
+                        ),
+                    );
+                }
+            }
+        }
+        if let Ok(modified) = serde_json::from_value(document) {
+            *openapi = modified;
+        }
     }
 }

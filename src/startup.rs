@@ -16,6 +16,8 @@ pub struct AppState {
     pub store: Store,
     pub scope: Scope,
     pub engine: Engine,
+    /// Said at start and on every `/ready` while it holds (an API served open off loopback).
+    pub exposure_warning: Option<String>,
 }
 
 /// A built, not yet running, service: its listener is bound, so `port()` is known.
@@ -28,6 +30,10 @@ pub struct Application {
 impl Application {
     /// Connects to and migrates the database, then binds the HTTP listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let exposure_warning = settings.exposure_warning()?;
+        if let Some(warning) = &exposure_warning {
+            tracing::warn!(address = %settings.http_addr, "{warning}");
+        }
         // Before anything records a metric.
         let metrics = web::Data::new(crate::telemetry::prometheus());
         let store = Store::connect(&settings.database)
@@ -50,10 +56,13 @@ impl Application {
             store,
             scope: settings.scope,
             engine: engine.clone(),
+            exposure_warning,
         });
+        let cors_origins = settings.cors_origins.clone();
         let token = web::Data::new(ApiToken(settings.api_token.clone()));
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(cors(&cors_origins))
                 .wrap(actix_web::middleware::from_fn(crate::telemetry::access_log))
                 .app_data(state.clone())
                 .app_data(token.clone())
@@ -96,6 +105,23 @@ impl Application {
         tracing::info!("jennie-scheduler stopped");
         served
     }
+}
+
+/// CORS for the listed origins only; with none listed no CORS header is ever sent, so a
+/// browser keeps every other site's script from reading or sending anything but simple
+/// requests (which the JSON content-type rule refuses).
+fn cors(origins: &[String]) -> actix_web::middleware::Condition<actix_cors::Cors> {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "DELETE"])
+        .allowed_headers([
+            actix_web::http::header::AUTHORIZATION,
+            actix_web::http::header::CONTENT_TYPE,
+        ])
+        .max_age(600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    actix_web::middleware::Condition::new(!origins.is_empty(), cors)
 }
 
 fn engine_settings(settings: &Settings) -> EngineSettings {

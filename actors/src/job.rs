@@ -1,5 +1,5 @@
 //! The job: its configuration (what the API writes), its state (what the engine writes) and
-//! the validation of client input against SPEC §2.
+//! the validation of client input against the job rules.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -40,7 +40,7 @@ impl std::fmt::Display for Scope {
     }
 }
 
-/// Who schedules the next run (seed §6).
+/// Who schedules the next run: the engine (scheduler) or the worker (queue).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RescheduleMode {
@@ -97,6 +97,10 @@ pub struct JobState {
     pub last_error: Option<String>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// Queue mode: the chain the engine considers current and the highest position it told a
+    /// worker to reschedule (engine-internal, not shown by the API).
+    #[serde(skip)]
+    pub chain: Option<(uuid::Uuid, u64)>,
 }
 
 /// A stored job as the API shows it.

@@ -1,9 +1,9 @@
 //! Metric names, in one place, and the buckets of the histograms. The engine records through
 //! the `metrics` facade; the service installs the Prometheus exporter and serves `/metrics`.
 
-/// Runs that reached a final status: `{job_id, scope, status, trigger_source}` (seed §13).
+/// Runs that reached a final status: `{job_id, scope, status, trigger_source}`.
 pub const JOB_RUNS_TOTAL: &str = "jennie_job_runs_total";
-/// Run duration from start (or publication) to the completion report: `{job_id, scope}` (seed §13).
+/// Run duration from start (or publication) to the completion report: `{job_id, scope}`.
 pub const JOB_DURATION_SECONDS: &str = "jennie_job_duration_seconds";
 /// Broker confirmation time minus the due instant, for scheduled fires: `{job_id, scope}`.
 pub const FIRE_LATENESS_SECONDS: &str = "jennie_fire_lateness_seconds";

@@ -1,4 +1,4 @@
-//! A run: one fire of one job, from `pending` to its outcome (SPEC §6).
+//! A run: one fire of one job, from `pending` to its outcome.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -97,6 +97,12 @@ pub enum StateWrite {
     NextDue {
         job_id: String,
         next_due_at: Option<DateTime<Utc>>,
+    },
+    /// Queue mode: the job's current chain and the highest position told to reschedule.
+    Chain {
+        job_id: String,
+        chain_id: Uuid,
+        chain_seq: u64,
     },
     /// The outcome of the job's latest finished run.
     LastRun {

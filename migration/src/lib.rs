@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_jobs_table;
 mod m20261128_000002_create_job_runs_table;
+mod m20261128_000003_add_chain_to_jobs;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_create_jobs_table::Migration),
             Box::new(m20261128_000002_create_job_runs_table::Migration),
+            Box::new(m20261128_000003_add_chain_to_jobs::Migration),
         ]
     }
 }

@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use actors::engine::{
-    CompleteJobRun, Completion, NoSuchJob, RunJobNow, RunNow, Supervisor, Upsert,
+    CompleteJobRun, Completion, NoSuchJob, ReportRefused, RunJobNow, RunNow, Supervisor, Upsert,
 };
 use actors::{Job, RunRecord, ValidationError};
 use chrono::Utc;
@@ -115,7 +115,7 @@ pub async fn run_now(
     let job_id = path.into_inner();
     let RunNowQuery { force } = query(&request)?;
     let params = match json_body(payload).await? {
-        None => None,
+        None | Some(Value::Null) => None,
         Some(Value::Object(mut body)) => {
             let params = body.remove("params");
             if let Some(unknown) = body.keys().next() {
@@ -222,7 +222,8 @@ pub async fn resume(
     params(("job_id" = String, Path)),
     request_body(content = Option<CompletionReport>, description = "No body: success of the oldest run in flight"),
     responses((status = 200, body = CompletionAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, description = "No such job, or the run named is not one this job issued", body = ErrorBody),
+        (status = 409, description = "No run named and none in flight (`no_run_in_flight`)", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(job_id = %path))]
 pub async fn last_run(
     state: web::Data<AppState>,
@@ -231,7 +232,7 @@ pub async fn last_run(
 ) -> Result<HttpResponse, ApiError> {
     let job_id = path.into_inner();
     let report: CompletionReport = match json_body(payload).await? {
-        None => CompletionReport::default(),
+        None | Some(Value::Null) => CompletionReport::default(),
         Some(body @ Value::Object(_)) => serde_json::from_value(body).map_err(|error| {
             ValidationError::new(
                 "invalid_body",
@@ -268,9 +269,10 @@ pub async fn last_run(
     let answer = ask_engine(&state, &job_id, None, complete).await?;
     let completion = match answer {
         Ok(completion) => completion,
-        Err(unknown) => {
+        Err(ReportRefused::NoRunInFlight) => return Err(ApiError::NoRunInFlight),
+        Err(ReportRefused::UnknownRun(unknown)) => {
             // Not in flight: a repeat of a report from before a restart, or no run of ours.
-            match state.store.get_run(unknown.0).await? {
+            match state.store.get_run(unknown).await? {
                 Some(run) if run.job_id == job_id && run.status.is_final() => Completion {
                     run_id,
                     status: run.status,
@@ -278,7 +280,7 @@ pub async fn last_run(
                     reschedule: false,
                     duration_seconds: run.duration_seconds(),
                 },
-                _ => return Err(ApiError::RunNotFound(unknown.0.to_string())),
+                _ => return Err(ApiError::RunNotFound(unknown.to_string())),
             }
         }
     };
@@ -301,7 +303,7 @@ pub struct RunView {
 }
 
 #[utoipa::path(get, path = "/jobs/{job_id}/runs", tag = "control", security(("bearer" = [])),
-    params(("job_id" = String, Path), ("limit" = Option<u64>, Query, description = "1 to 10000, default 100")),
+    params(("job_id" = String, Path), ("limit" = Option<u64>, Query, minimum = 1, maximum = 10000, description = "1 to 10000, default 100")),
     responses((status = 200, description = "Newest first", body = [RunView]), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(job_id = %path))]

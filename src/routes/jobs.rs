@@ -19,7 +19,7 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 }
 
 #[utoipa::path(post, path = "/jobs", tag = "jobs", security(("bearer" = [])),
-    request_body(content = JobInput, description = "job_id and queue required; see SPEC §2"),
+    request_body(content = JobInput, description = "job_id and queue required; every other field optional"),
     responses((status = 201, description = "The stored job, with its armed next_due_at", body = Job),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]

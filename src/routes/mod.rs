@@ -2,6 +2,7 @@
 
 mod auth;
 mod body;
+mod content_type;
 pub(crate) mod control;
 pub(crate) mod health;
 pub(crate) mod jobs;
@@ -29,19 +30,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(
             web::scope("/jobs")
+                // Registered last, runs first: the token is checked before anything else.
+                .wrap(actix_web::middleware::from_fn(content_type::require_json))
                 .wrap(actix_web::middleware::from_fn(auth::require_token))
                 .service(
                     web::resource("")
                         .route(web::get().to(jobs::list))
                         .route(web::post().to(jobs::create))
-                        .default_service(web::to(method_not_allowed)),
+                        .default_service(not_allowed("GET, POST")),
                 )
                 .service(
                     web::resource("/{job_id}")
                         .route(web::get().to(jobs::get))
                         .route(web::put().to(jobs::update))
                         .route(web::delete().to(jobs::delete))
-                        .default_service(web::to(method_not_allowed)),
+                        .default_service(not_allowed("GET, PUT, DELETE")),
                 )
                 .service(post_only("/{job_id}/run-now", control::run_now))
                 .service(post_only("/{job_id}/pause", control::pause))
@@ -50,7 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     web::resource("/{job_id}/runs")
                         .route(web::get().to(control::runs))
-                        .default_service(web::to(method_not_allowed)),
+                        .default_service(not_allowed("GET")),
                 ),
         )
         .default_service(web::to(no_route));
@@ -64,13 +67,16 @@ where
 {
     web::resource(path)
         .route(web::post().to(handler))
-        .default_service(web::to(method_not_allowed))
+        .default_service(not_allowed("POST"))
 }
 
 async fn no_route(request: HttpRequest) -> HttpResponse {
     ApiError::NoRoute(request.path().chars().take(200).collect()).error_response()
 }
 
-async fn method_not_allowed(request: HttpRequest) -> HttpResponse {
-    ApiError::MethodNotAllowed(request.method().to_string()).error_response()
+/// The answer to a method a resource does not take: 405 with the `Allow` header.
+fn not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move |request: HttpRequest| async move {
+        ApiError::MethodNotAllowed(request.method().to_string(), allow).error_response()
+    })
 }

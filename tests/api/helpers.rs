@@ -188,15 +188,32 @@ pub async fn spawn_app_with(settings: Settings, database: Arc<TestDatabase>) -> 
 pub struct Reply {
     pub status: StatusCode,
     pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl TestApp {
-    /// Sends a request with an optional raw body; adds the bearer token when the app has one.
+    /// Sends a request with an optional raw body as JSON; adds the bearer token when the app
+    /// has one.
     pub async fn send(&self, method: Method, path: &str, body: Option<&str>) -> Reply {
+        self.send_with(method, path, &[("Content-Type", "application/json")], body)
+            .await
+    }
+
+    /// Sends a request with the given headers (and the bearer token when the app has one).
+    /// Every answer is checked against the OpenAPI document.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Reply {
         let mut request = self
             .client
-            .request(method, format!("{}{}", self.address, path))
-            .header("Content-Type", "application/json");
+            .request(method.clone(), format!("{}{}", self.address, path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -205,9 +222,22 @@ impl TestApp {
         }
         let response = request.send().await.expect("the service answers");
         let status = response.status();
+        let response_headers = response.headers().clone();
         let text = response.text().await.expect("a body");
+        crate::conformance::check(&crate::conformance::Exchange {
+            method: &method,
+            path,
+            request_body: body,
+            status,
+            headers: &response_headers,
+            body: &text,
+        });
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, body }
+        Reply {
+            status,
+            body,
+            headers: response_headers,
+        }
     }
 
     pub async fn post_job(&self, body: &Value) -> Reply {

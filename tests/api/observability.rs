@@ -190,6 +190,7 @@ async fn json_logs_are_json_and_carry_the_run_fields() {
         .unwrap();
     let run = client
         .post(format!("{base}/jobs/logged/run-now"))
+        .header("Content-Type", "application/json")
         .send()
         .await
         .unwrap();
@@ -314,6 +315,18 @@ fn yaml(path: &str) -> Value {
 fn the_compose_stack_wires_both_scopes_to_rabbitmq_mariadb_prometheus_and_grafana() {
     let compose = yaml("compose/docker-compose.yml");
     let services = compose["services"].as_object().expect("services");
+    for (service, variable) in [
+        ("scheduler-service", "SCHEDULER_API_TOKEN"),
+        ("scheduler-service-mock", "SCHEDULER_API_TOKEN_MOCK"),
+    ] {
+        let token = services[service]["environment"]["SCHEDULER_API_TOKEN"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            token.starts_with(&format!("${{{variable}:?")),
+            "{service}: compose must refuse to start without {variable}, not default it: {token}"
+        );
+    }
     for service in [
         "rabbitmq",
         "mariadb",

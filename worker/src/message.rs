@@ -41,7 +41,7 @@ impl TriggerSource {
     }
 }
 
-/// One fire of one job: the JSON body published to the job's queue (SPEC §3).
+/// One fire of one job: the JSON body published to the job's queue.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobMessage {

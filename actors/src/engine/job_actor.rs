@@ -51,7 +51,7 @@ pub struct RunNowRejected {
 
 /// A worker's completion report (`POST /jobs/{id}/last-run`).
 #[derive(Message)]
-#[rtype(result = "Result<Completion, UnknownRun>")]
+#[rtype(result = "Result<Completion, ReportRefused>")]
 pub struct Complete(pub CompletionReport);
 
 /// What a completion report did.
@@ -67,10 +67,21 @@ pub struct Completion {
     pub duration_seconds: Option<f64>,
 }
 
-/// The report named a run that this job does not have in flight or recently finished.
+/// Why a completion report changed nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("run {0} is not in flight for this job")]
-pub struct UnknownRun(pub Uuid);
+pub enum ReportRefused {
+    /// The report named a run this job does not have in flight or recently finished, and it
+    /// is not the next position of a queue-mode chain the engine started.
+    #[error("run {0} is not in flight for this job")]
+    UnknownRun(Uuid),
+    /// The report named no run, and none is in flight.
+    #[error("no run of this job is in flight")]
+    NoRunInFlight,
+}
+
+/// Chains replaced on this job (paused, edited, restarted by the watchdog) whose last run may
+/// still report: remembered so that run is recorded (and told not to go on).
+const OLD_CHAINS: usize = 4;
 
 /// The next due instant as stored (whole seconds).
 #[derive(Message)]
@@ -161,8 +172,10 @@ pub struct JobActor {
     recent: std::collections::VecDeque<(Uuid, RunStatus)>,
     /// Runs restored from the table at start-up, taken over in `started`.
     restored: Vec<RunRecord>,
-    /// Queue mode: the current chain (None until started or adopted from a report).
+    /// Queue mode: the current chain (None until started, or restored from the table).
     chain: Option<Chain>,
+    /// Queue mode: chains replaced since start-up, newest last.
+    old_chains: std::collections::VecDeque<Chain>,
     /// Queue mode: restarts the chain when no report came for interval + timeout.
     watchdog: Option<SpawnHandle>,
     /// A new job (not one loaded at start-up): queue mode bootstraps at once.
@@ -191,7 +204,8 @@ impl JobActor {
             retries: HashMap::new(),
             recent: Default::default(),
             restored: open_runs,
-            chain: None,
+            chain: job.state.chain.map(|(id, last_seq)| Chain { id, last_seq }),
+            old_chains: Default::default(),
             watchdog: None,
             fresh,
             metric_job,
@@ -224,12 +238,14 @@ impl JobActor {
         self.config.enabled && self.config.reschedule_mode == RescheduleMode::Queue
     }
 
-    /// Queue mode: starts a new chain with a bootstrap message (seed §6.2). Any older chain
+    /// Queue mode: starts a new chain with a bootstrap message. Any older chain
     /// stops at its next report, which is answered `reschedule: false`.
     fn start_chain(&mut self, ctx: &mut Context<Self>, why: &str) {
         let id = Uuid::new_v4();
         tracing::info!(job_id = %self.config.job_id, scope = %self.config.scope, chain_id = %id, why, "starting a queue-mode chain");
+        self.retire_chain();
         self.chain = Some(Chain { id, last_seq: 0 });
+        self.persist_chain();
         let bootstrap = Fire::immediate(
             TriggerSource::Scheduler,
             self.config.default_params.clone(),
@@ -258,42 +274,79 @@ impl JobActor {
         }));
     }
 
-    /// Queue mode: whether the worker that reported a run of `chain` at position `seq` should
-    /// publish the next run. Exactly one report per position of the current chain says yes.
-    fn chain_verdict(
-        &mut self,
-        ctx: &mut Context<Self>,
-        chain: Option<(Uuid, Option<u64>)>,
-    ) -> bool {
+    /// Queue mode: the current chain stops being current (it may still have a run out).
+    fn retire_chain(&mut self) {
+        if let Some(chain) = self.chain.take() {
+            if self.old_chains.len() == OLD_CHAINS {
+                self.old_chains.pop_front();
+            }
+            self.old_chains.push_back(chain);
+        }
+    }
+
+    fn persist_chain(&self) {
+        if let Some(chain) = &self.chain {
+            self.persist(StateWrite::Chain {
+                job_id: self.config.job_id.clone(),
+                chain_id: chain.id,
+                chain_seq: chain.last_seq,
+            });
+        }
+    }
+
+    /// Queue mode: the verdict on a finished run the engine published itself (a bootstrap):
+    /// whether its worker should publish the next run. Exactly one report per position of the
+    /// current chain says yes; a run without a chain (run-now) never continues one.
+    fn chain_verdict(&mut self, ctx: &mut Context<Self>, chain: Option<(Uuid, u64)>) -> bool {
+        let Some((id, seq)) = chain else {
+            return false;
+        };
         if !self.queue_mode_active() {
             return false;
         }
-        let verdict = match (&mut self.chain, chain) {
-            (Some(current), Some((id, seq))) if current.id == id => {
-                let seq = seq.unwrap_or(current.last_seq + 1);
-                if seq > current.last_seq {
-                    current.last_seq = seq;
-                    true
-                } else {
-                    false
-                }
+        match &mut self.chain {
+            Some(current) if current.id == id && seq > current.last_seq => {
+                current.last_seq = seq;
             }
-            (Some(_), Some(_)) => false,
-            (None, Some((id, seq))) => {
-                tracing::info!(job_id = %self.config.job_id, chain_id = %id, "adopting the running queue-mode chain");
-                self.chain = Some(Chain {
-                    id,
-                    last_seq: seq.unwrap_or(1),
-                });
-                true
-            }
-            // A worker that does not send its chain: it cannot be told apart; keep it going.
-            (_, None) => true,
-        };
-        if verdict {
-            self.arm_watchdog(ctx);
+            _ => return false,
         }
-        verdict
+        self.persist_chain();
+        self.arm_watchdog(ctx);
+        true
+    }
+
+    /// Queue mode: a report of a run the engine did not publish itself. It is taken only when
+    /// it is the next position of a chain the engine started (current or recently replaced),
+    /// that is a run a worker was told to publish. Answers the verdict (go on or not), or None
+    /// when the run cannot be one of ours.
+    fn worker_run_verdict(
+        &mut self,
+        ctx: &mut Context<Self>,
+        chain_id: Option<Uuid>,
+        seq: Option<u64>,
+    ) -> Option<bool> {
+        if self.config.reschedule_mode != RescheduleMode::Queue {
+            return None;
+        }
+        let (id, seq) = (chain_id?, seq?);
+        if let Some(current) = self.chain.as_mut().filter(|chain| chain.id == id) {
+            if seq != current.last_seq + 1 {
+                return None;
+            }
+            current.last_seq = seq;
+            self.persist_chain();
+            let go_on = self.queue_mode_active();
+            if go_on {
+                self.arm_watchdog(ctx);
+            }
+            return Some(go_on);
+        }
+        let old = self
+            .old_chains
+            .iter_mut()
+            .find(|chain| chain.id == id && seq == chain.last_seq + 1)?;
+        old.last_seq = seq;
+        Some(false)
     }
 
     fn scheduled(&self) -> bool {
@@ -611,7 +664,7 @@ impl JobActor {
     }
 
     /// The first schedule after start-up: a fire missed while the service was down is caught
-    /// up once if it is within the grace period, else skipped (SPEC §4).
+    /// up once if it is within the grace period, else skipped.
     fn resume_schedule(&mut self, ctx: &mut Context<Self>) {
         if !self.scheduled() {
             self.set_next_due(None);
@@ -623,7 +676,15 @@ impl JobActor {
             Some(due) => {
                 let late = now - due;
                 let grace = self.engine.settings.misfire_grace;
-                if late <= grace {
+                let whole_seconds = |t: DateTime<Utc>| chrono::SubsecRound::trunc_subsecs(t, 0);
+                let already_fired = self.in_flight.iter().any(|run| {
+                    run.trigger == TriggerSource::Scheduler
+                        && whole_seconds(run.due_at) == whole_seconds(due)
+                });
+                if already_fired {
+                    // The previous process recorded this fire (its run is restored above) but
+                    // was stopped before it stored the next instant: not a missed fire.
+                } else if late <= grace {
                     self.count_missed("caught_up", 1);
                     let config = &self.config;
                     tracing::warn!(job_id = %config.job_id, scope = %config.scope, trigger_source = "scheduler",
@@ -652,7 +713,7 @@ impl JobActor {
             (false, true) => self.start_chain(ctx, "job resumed"),
             (true, false) => {
                 tracing::info!(job_id = %self.config.job_id, scope = %self.config.scope, "queue-mode chain stops at its next report");
-                self.chain = None;
+                self.retire_chain();
                 self.arm_watchdog(ctx);
             }
             (true, true) => {
@@ -754,28 +815,33 @@ impl Handler<RunNow> for JobActor {
 }
 
 impl Handler<Complete> for JobActor {
-    type Result = Result<Completion, UnknownRun>;
+    type Result = Result<Completion, ReportRefused>;
 
+    /// The one rule for completion reports: a run in flight is closed (once); a repeat of a
+    /// recent report counts nothing; a run a queue-mode worker published itself is recorded
+    /// only when the engine told a worker to publish it; anything else changes nothing.
     fn handle(&mut self, Complete(report): Complete, ctx: &mut Context<Self>) -> Self::Result {
         let status = match report.status.unwrap_or(CompletionStatus::Success) {
             CompletionStatus::Success => RunStatus::Success,
             CompletionStatus::Failed => RunStatus::Failed,
         };
         let finished_at = report.finished_at.unwrap_or_else(Utc::now);
-        let reported_chain = report.chain_id.map(|id| (id, report.chain_seq));
         let Some(run_id) = report
             .run_id
             .or_else(|| self.in_flight.first().map(|run| run.run_id))
         else {
-            // A report for work the scheduler did not dispatch (or already closed): it still
-            // tells when the job last ran.
+            // No run named and none in flight: only a queue-mode worker reporting the run it
+            // was told to publish (without its run_id) tells anything.
+            let reschedule = self
+                .worker_run_verdict(ctx, report.chain_id, report.chain_seq)
+                .ok_or(ReportRefused::NoRunInFlight)?;
+            self.count_run(status, TriggerSource::AutoReschedule);
             self.persist(StateWrite::LastRun {
                 job_id: self.config.job_id.clone(),
                 last_run_at: finished_at,
                 last_status: status,
                 last_error: report.error,
             });
-            let reschedule = self.chain_verdict(ctx, reported_chain);
             return Ok(Completion {
                 run_id: None,
                 status,
@@ -788,7 +854,9 @@ impl Handler<Complete> for JobActor {
         if let Some((duration, chain)) =
             self.finish(ctx, run_id, status, report.started_at, finished_at, error)
         {
-            let chain = reported_chain.or(chain.map(|(id, seq)| (id, Some(seq))));
+            // The engine published this run: its own record of the chain decides (a run
+            // restored after a restart has none: its report says which it was).
+            let chain = chain.or(report.chain_id.zip(report.chain_seq));
             let reschedule = self.chain_verdict(ctx, chain);
             return Ok(Completion {
                 run_id: Some(run_id),
@@ -807,18 +875,15 @@ impl Handler<Complete> for JobActor {
                 duration_seconds: None,
             });
         }
-        if report.chain_id.is_none() && report.trigger_source != Some(TriggerSource::AutoReschedule)
-        {
-            return Err(UnknownRun(run_id));
-        }
+        let reschedule = self
+            .worker_run_verdict(ctx, report.chain_id, report.chain_seq)
+            .ok_or(ReportRefused::UnknownRun(run_id))?;
         // A run a queue-mode worker published itself: record it now that it is over.
         let record = RunRecord {
             run_id,
             job_id: self.config.job_id.clone(),
             scope: self.config.scope.as_str().to_string(),
-            trigger_source: report
-                .trigger_source
-                .unwrap_or(TriggerSource::AutoReschedule),
+            trigger_source: TriggerSource::AutoReschedule,
             attempt: report.attempt.unwrap_or(1),
             due_at: report.due_at.unwrap_or(finished_at),
             queued_at: report.queued_at.unwrap_or(finished_at),
@@ -845,7 +910,6 @@ impl Handler<Complete> for JobActor {
             last_error: report.error,
         });
         self.remember(run_id, status);
-        let reschedule = self.chain_verdict(ctx, reported_chain);
         Ok(Completion {
             run_id: Some(run_id),
             status,

@@ -14,7 +14,7 @@ use actix::prelude::*;
 use chrono_tz::Tz;
 
 pub use broker::{BrokerActor, BrokerStatus, GetBrokerStatus, PublishFailure, StopBroker};
-pub use job_actor::{Complete, Completion, RunNow, RunNowRejected, UnknownRun};
+pub use job_actor::{Complete, Completion, ReportRefused, RunNow, RunNowRejected};
 pub use persistence::{FlushAndStop, GetPersistenceStatus, PersistenceActor, PersistenceStatus};
 pub use supervisor::{
     CompleteJobRun, CountJobs, NoSuchJob, Remove, RunJobNow, StopAll, Supervisor, Upsert,

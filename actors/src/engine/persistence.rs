@@ -35,7 +35,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(2);
 #[rtype(result = "()")]
 pub struct Persist(pub StateWrite);
 
-/// Record a new `pending` run, then publish it (SPEC §6: written before publish).
+/// Record a new `pending` run, then publish it (the row is written before the publish).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct PersistThenPublish(pub StateWrite, pub Publish);

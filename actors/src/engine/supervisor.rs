@@ -9,8 +9,8 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
 use super::job_actor::{
-    Complete, Completion, GetNextDue, JobActor, Reload, RunNow, RunNowRejected, Shutdown,
-    UnknownRun,
+    Complete, Completion, GetNextDue, JobActor, Reload, ReportRefused, RunNow, RunNowRejected,
+    Shutdown,
 };
 use super::EngineContext;
 use crate::job::{Job, JobConfig};
@@ -37,7 +37,7 @@ pub struct RunJobNow {
 
 /// Forward a completion report to a job.
 #[derive(Message)]
-#[rtype(result = "Result<Result<Completion, UnknownRun>, NoSuchJob>")]
+#[rtype(result = "Result<Result<Completion, ReportRefused>, NoSuchJob>")]
 pub struct CompleteJobRun {
     pub job_id: String,
     pub complete: Complete,
@@ -314,7 +314,7 @@ impl Handler<RunJobNow> for Supervisor {
 }
 
 impl Handler<CompleteJobRun> for Supervisor {
-    type Result = ResponseFuture<Result<Result<Completion, UnknownRun>, NoSuchJob>>;
+    type Result = ResponseFuture<Result<Result<Completion, ReportRefused>, NoSuchJob>>;
 
     fn handle(&mut self, message: CompleteJobRun, _: &mut Context<Self>) -> Self::Result {
         self.forward(&message.job_id, message.complete)

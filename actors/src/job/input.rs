@@ -1,6 +1,6 @@
 //! Turning client JSON into a valid [`JobConfig`], field by field, with errors that name the
 //! field. Nothing here trusts the input: every value is type- and range-checked, and any field
-//! not in SPEC §2 is rejected by name.
+//! not a job field is rejected by name.
 
 use serde::Serialize;
 use serde_json::{Map, Value};

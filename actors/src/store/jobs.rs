@@ -38,6 +38,8 @@ pub(crate) mod entity {
         pub last_error: Option<String>,
         pub created_at: Option<DateTime>,
         pub updated_at: Option<DateTime>,
+        pub chain_id: Option<String>,
+        pub chain_seq: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -126,6 +128,11 @@ impl TryFrom<Model> for Job {
                 last_error: row.last_error,
                 created_at: from_column(row.created_at),
                 updated_at: from_column(row.updated_at),
+                chain: row
+                    .chain_id
+                    .as_deref()
+                    .and_then(|id| uuid::Uuid::parse_str(id).ok())
+                    .map(|id| (id, row.chain_seq.unwrap_or(0).max(0) as u64)),
             },
         })
     }

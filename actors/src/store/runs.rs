@@ -200,6 +200,15 @@ fn statement_of(write: StateWrite, backend: DbBackend) -> Option<Statement> {
             )
             .filter(JobColumn::JobId.eq(job_id))
             .build(backend),
+        StateWrite::Chain {
+            job_id,
+            chain_id,
+            chain_seq,
+        } => Jobs::update_many()
+            .col_expr(JobColumn::ChainId, Expr::value(chain_id.to_string()))
+            .col_expr(JobColumn::ChainSeq, Expr::value(chain_seq as i64))
+            .filter(JobColumn::JobId.eq(job_id))
+            .build(backend),
         StateWrite::LastRun {
             job_id,
             last_run_at,

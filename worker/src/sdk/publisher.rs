@@ -170,7 +170,7 @@ async fn publish_on(
     }
 }
 
-/// Queue mode (seed §6.2): publishes the job's next run, `next_delay_sec` from now, through the
+/// Queue mode: publishes the job's next run, `next_delay_sec` from now, through the
 /// delay queue: a new run_id, `trigger_source: auto-reschedule`, a fresh `queued_at`, the same
 /// chain with the next sequence number. Returns the new run_id, or None when the message does
 /// not ask to be rescheduled.

@@ -1,0 +1,70 @@
+//! Requests that change something must say they carry JSON. A browser sends a cross-site
+//! `POST` without asking first (no CORS preflight) only with `text/plain`, a form type or no
+//! `Content-Type` at all; requiring `application/json` means a web page an operator has open
+//! cannot create, edit or fire jobs on a scheduler it can reach.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{http::header, http::Method, Error};
+
+use crate::error::ApiError;
+
+/// Whether a `Content-Type` value is JSON (`application/json`, any parameters, any case).
+pub fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Refuses a `POST`, `PUT` or `PATCH` whose `Content-Type` is not JSON with 415, whether or not
+/// it has a body. `DELETE` carries no body and always needs a CORS preflight, so it passes.
+pub async fn require_json(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    if matches!(
+        *request.method(),
+        Method::POST | Method::PUT | Method::PATCH
+    ) {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+        match content_type {
+            Some(value) if is_json(&value) => {}
+            Some(value) => {
+                let shown: String = value.chars().take(100).collect();
+                return Err(ApiError::UnsupportedMediaType(shown).into());
+            }
+            None => return Err(ApiError::UnsupportedMediaType("none".into()).into()),
+        }
+    }
+    next.call(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json;
+
+    #[test]
+    fn json_is_recognised_with_parameters_and_in_any_case() {
+        for yes in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+        ] {
+            assert!(is_json(yes), "{yes}");
+        }
+        for no in [
+            "text/plain",
+            "",
+            "application/jsonp",
+            "multipart/form-data",
+            "application/x-www-form-urlencoded",
+        ] {
+            assert!(!is_json(no), "{no}");
+        }
+    }
+}
