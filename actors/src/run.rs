@@ -9,6 +9,9 @@ use worker::TriggerSource;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
+    /// Staged before its due instant: the next scheduled fire, written ahead so that the fire
+    /// itself is only a publish. Replaced or removed when the schedule changes.
+    Scheduled,
     /// Recorded, not yet confirmed by the broker (the outbox).
     Pending,
     /// The broker confirmed the message.
@@ -22,7 +25,8 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    pub const ALL: [RunStatus; 6] = [
+    pub const ALL: [RunStatus; 7] = [
+        RunStatus::Scheduled,
         RunStatus::Pending,
         RunStatus::Queued,
         RunStatus::Success,
@@ -33,6 +37,7 @@ impl RunStatus {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            RunStatus::Scheduled => "scheduled",
             RunStatus::Pending => "pending",
             RunStatus::Queued => "queued",
             RunStatus::Success => "success",
@@ -48,7 +53,10 @@ impl RunStatus {
 
     /// Whether the run is over (no longer occupies a slot).
     pub fn is_final(self) -> bool {
-        !matches!(self, RunStatus::Pending | RunStatus::Queued)
+        !matches!(
+            self,
+            RunStatus::Scheduled | RunStatus::Pending | RunStatus::Queued
+        )
     }
 }
 
@@ -93,6 +101,8 @@ pub enum StateWrite {
         finished_at: Option<DateTime<Utc>>,
         error: Option<String>,
     },
+    /// A staged run that will not happen (the schedule changed, the job was paused or deleted).
+    DeleteRun { run_id: Uuid },
     /// The job's next scheduled instant (None: not scheduled).
     NextDue {
         job_id: String,

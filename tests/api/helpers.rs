@@ -286,7 +286,16 @@ impl TestApp {
         self.send(Method::POST, path, body.as_deref()).await
     }
 
+    /// The runs that happened (or are happening), newest first: the history without the
+    /// staged next fire.
     pub async fn runs(&self, job_id: &str) -> Vec<Value> {
+        let mut runs = self.all_runs(job_id).await;
+        runs.retain(|run| run["status"] != "scheduled");
+        runs
+    }
+
+    /// The whole history as `GET /jobs/{id}/runs` shows it, the staged next fire first.
+    pub async fn all_runs(&self, job_id: &str) -> Vec<Value> {
         let reply = self
             .send(
                 Method::GET,

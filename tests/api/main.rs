@@ -19,4 +19,5 @@ mod observability;
 mod reconcile;
 mod restart;
 mod seed_examples;
+mod staged;
 mod worker_loop;

@@ -23,8 +23,8 @@ async fn jobs_survive_a_restart(backend: Backend) {
 }
 crate::on_both_backends!(jobs_survive_a_restart);
 
-/// Stops the app, moves the stored next_due_at of `job_id` to `late` ago, restarts with
-/// `grace_seconds`, and returns the restarted app.
+/// Stops the app, moves the stored next_due_at of `job_id` and its staged run to `late` ago,
+/// restarts with `grace_seconds`, and returns the restarted app.
 async fn restart_with_missed_fire(
     app: crate::helpers::TestApp,
     job_id: &str,
@@ -44,6 +44,15 @@ async fn restart_with_missed_fire(
         ))
         .await
         .expect("move next_due_at into the past");
+    // The staged run of that instant was due then too.
+    connection
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            "UPDATE job_runs SET due_at = ?, queued_at = ? WHERE job_id = ? AND status = 'scheduled'",
+            [missed.naive_utc().into(), missed.naive_utc().into(), job_id.into()],
+        ))
+        .await
+        .expect("move the staged run into the past");
     let mut settings = test_settings(Scope::Real, &database);
     settings.misfire_grace_seconds = grace_seconds;
     (spawn_app_with(settings, database.clone()).await, missed)

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use worker::{CompletionReport, CompletionStatus, JobMessage, TriggerSource};
 
 use super::broker::{Publish, PublishOutcome, RunLabel};
-use super::persistence::{Persist, PersistThenPublish};
+use super::persistence::{Persist, PersistThenPublish, Stage, Staged};
 use super::timing::Timing;
 use super::EngineContext;
 use crate::job::{Job, JobConfig, RescheduleMode};
@@ -88,10 +88,13 @@ const OLD_CHAINS: usize = 4;
 #[rtype(result = "Option<DateTime<Utc>>")]
 pub struct GetNextDue;
 
-/// Stop the job's schedule and the actor (job deleted).
+/// Stop the job's schedule and the actor: the job was deleted (its staged run goes too), or
+/// the service stops (the staged run stays for the next process to adopt).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Shutdown;
+pub struct Shutdown {
+    pub deleted: bool,
+}
 
 /// A run in flight: published (or about to be) and not yet finished or timed out.
 struct InFlight {
@@ -124,6 +127,17 @@ struct Fire {
     chain: Option<(Uuid, u64)>,
     /// Published now for now: `queued_at` = `due_at`.
     immediate: bool,
+    /// The staged run this fire is (scheduled fires only).
+    staged: Option<StagedRun>,
+}
+
+/// The next scheduled fire, staged ahead as a `scheduled` run row.
+#[derive(Debug, Clone, Copy)]
+struct StagedRun {
+    run_id: Uuid,
+    due_at: DateTime<Utc>,
+    /// Its row is committed: the fire is a publish and nothing else.
+    written: bool,
 }
 
 impl Fire {
@@ -137,6 +151,7 @@ impl Fire {
             force: false,
             chain: None,
             immediate: false,
+            staged: None,
         }
     }
 
@@ -155,6 +170,7 @@ impl Fire {
             force: true,
             chain,
             immediate: true,
+            staged: None,
         }
     }
 }
@@ -167,6 +183,8 @@ pub struct JobActor {
     /// `next_due_at` as stored; written only when it changes.
     stored_next_due: Option<DateTime<Utc>>,
     timer: Option<SpawnHandle>,
+    /// The next scheduled fire's run, staged ahead of its due instant.
+    staged: Option<StagedRun>,
     in_flight: Vec<InFlight>,
     retries: HashMap<Uuid, SpawnHandle>,
     recent: std::collections::VecDeque<(Uuid, RunStatus)>,
@@ -200,6 +218,7 @@ impl JobActor {
             next_due: None,
             stored_next_due: job.state.next_due_at,
             timer: None,
+            staged: None,
             in_flight: Vec::new(),
             retries: HashMap::new(),
             recent: Default::default(),
@@ -395,7 +414,8 @@ impl JobActor {
             self.arm(ctx);
             return;
         }
-        let fire = Fire::scheduled(due, self.config.default_params.clone());
+        let mut fire = Fire::scheduled(due, self.config.default_params.clone());
+        fire.staged = self.staged.take().filter(|staged| staged.due_at == due);
         self.fire(ctx, fire);
         let (next, coalesced) = self.timing.next_after(due, Utc::now());
         if coalesced > 0 {
@@ -405,6 +425,52 @@ impl JobActor {
         }
         self.set_next_due(next);
         self.arm(ctx);
+        self.restage(ctx, false);
+    }
+
+    /// Keeps the staged run in step with the next due instant: a staged run for another
+    /// instant (or none: paused, unscheduled) is deleted, and the next instant gets one.
+    /// `force` replaces it even for the same instant (its params changed).
+    fn restage(&mut self, ctx: &mut Context<Self>, force: bool) {
+        let wanted = self.next_due.filter(|_| self.scheduled());
+        if let Some(staged) = self.staged {
+            if !force && Some(staged.due_at) == wanted {
+                return;
+            }
+            self.staged = None;
+            self.persist(StateWrite::DeleteRun {
+                run_id: staged.run_id,
+            });
+        }
+        let Some(due_at) = wanted else {
+            return;
+        };
+        let run_id = Uuid::new_v4();
+        let config = &self.config;
+        let record = RunRecord {
+            run_id,
+            job_id: config.job_id.clone(),
+            scope: config.scope.as_str().to_string(),
+            trigger_source: TriggerSource::Scheduler,
+            attempt: 1,
+            due_at,
+            queued_at: due_at,
+            started_at: None,
+            finished_at: None,
+            status: RunStatus::Scheduled,
+            error: None,
+            params: config.default_params.clone(),
+        };
+        self.engine.persistence.do_send(Stage {
+            write: StateWrite::InsertRun(record),
+            run_id,
+            written: ctx.address().recipient(),
+        });
+        self.staged = Some(StagedRun {
+            run_id,
+            due_at,
+            written: false,
+        });
     }
 
     /// Publishes a run, or records it `skipped` when `max_parallel` runs are in flight.
@@ -415,7 +481,9 @@ impl JobActor {
         } else {
             Utc::now()
         };
-        let run_id = Uuid::new_v4();
+        let run_id = fire
+            .staged
+            .map_or_else(Uuid::new_v4, |staged| staged.run_id);
         let config = &self.config;
         if !fire.force && self.in_flight.len() as i64 >= config.max_parallel {
             let waiting = self.in_flight.iter().filter(|run| !run.confirmed).count();
@@ -427,6 +495,16 @@ impl JobActor {
             tracing::warn!(job_id = %config.job_id, scope = %config.scope, trigger_source = fire.trigger.as_str(),
                 run_id = %run_id, %error, "fire skipped");
             self.count_run(RunStatus::Skipped, fire.trigger);
+            if fire.staged.is_some() {
+                self.persist(StateWrite::RunStatus {
+                    run_id,
+                    status: RunStatus::Skipped,
+                    started_at: None,
+                    finished_at: Some(now),
+                    error: Some(error),
+                });
+                return None;
+            }
             let config = &self.config;
             self.persist(StateWrite::InsertRun(RunRecord {
                 run_id,
@@ -474,9 +552,36 @@ impl JobActor {
             run_id = %run_id, attempt = run.attempt, due_at = %run.due_at, "firing");
         self.in_flight.push(run);
         self.gauge_in_flight(1.0);
-        self.engine
-            .persistence
-            .do_send(PersistThenPublish(StateWrite::InsertRun(record), publish));
+        match fire.staged {
+            // The row is in the table: the fire is the publish. The row says `pending` a
+            // group commit later (off the fire's path; folded into the `queued` write when the
+            // confirm comes first), so a fire waiting for the broker shows as one.
+            Some(staged) if staged.written => {
+                self.engine.broker.do_send(publish);
+                self.persist(StateWrite::RunStatus {
+                    run_id,
+                    status: RunStatus::Pending,
+                    started_at: None,
+                    finished_at: None,
+                    error: None,
+                });
+            }
+            // Staged too close to its instant to be written yet: publish behind the write.
+            Some(_) => self.engine.persistence.do_send(PersistThenPublish(
+                StateWrite::RunStatus {
+                    run_id,
+                    status: RunStatus::Pending,
+                    started_at: None,
+                    finished_at: None,
+                    error: None,
+                },
+                publish,
+            )),
+            None => self
+                .engine
+                .persistence
+                .do_send(PersistThenPublish(StateWrite::InsertRun(record), publish)),
+        }
         Some(run_id)
     }
 
@@ -619,6 +724,7 @@ impl JobActor {
                     force: false,
                     chain: None,
                     immediate: false,
+                    staged: None,
                 },
             );
         });
@@ -632,10 +738,14 @@ impl JobActor {
     }
 
     /// Takes over the runs that were in flight when the service stopped: `pending` ones are
-    /// published again (same run_id), `queued` ones get the rest of their timeout.
-    fn restore_runs(&mut self, ctx: &mut Context<Self>) {
+    /// published again (same run_id), `queued` ones get the rest of their timeout. Answers the
+    /// staged (`scheduled`) runs, oldest first, for [`Self::resume_schedule`].
+    fn restore_runs(&mut self, ctx: &mut Context<Self>) -> Vec<RunRecord> {
         let now = Utc::now();
-        for record in std::mem::take(&mut self.restored) {
+        let (staged, open): (Vec<RunRecord>, Vec<RunRecord>) = std::mem::take(&mut self.restored)
+            .into_iter()
+            .partition(|record| record.status == RunStatus::Scheduled);
+        for record in open {
             let run = InFlight {
                 run_id: record.run_id,
                 trigger: record.trigger_source,
@@ -661,26 +771,92 @@ impl JobActor {
             }
         }
         self.gauge_in_flight(self.in_flight.len() as f64);
+        staged
+    }
+
+    /// Adopts the runs the previous process staged: one still ahead is the next fire (under
+    /// its own run_id); one whose instant passed while the service was down is published now
+    /// if it is within the grace period, else recorded `skipped`. Answers the due instants it
+    /// settled and the staged run still ahead, if any.
+    fn adopt_staged(
+        &mut self,
+        ctx: &mut Context<Self>,
+        rows: Vec<RunRecord>,
+    ) -> (Vec<DateTime<Utc>>, Option<StagedRun>) {
+        let now = Utc::now();
+        let grace = self.engine.settings.misfire_grace;
+        let (mut settled, mut ahead) = (Vec::new(), None);
+        for row in rows {
+            let staged = StagedRun {
+                run_id: row.run_id,
+                due_at: row.due_at,
+                written: true,
+            };
+            if !self.scheduled() || (row.due_at > now && ahead.is_some()) {
+                self.persist(StateWrite::DeleteRun { run_id: row.run_id });
+                continue;
+            }
+            if row.due_at > now {
+                ahead = Some(staged);
+                continue;
+            }
+            settled.push(row.due_at);
+            let late = now - row.due_at;
+            let config = &self.config;
+            if late <= grace {
+                self.count_missed("caught_up", 1);
+                tracing::warn!(job_id = %config.job_id, scope = %config.scope, trigger_source = "scheduler", run_id = %row.run_id,
+                    missed_due_at = %row.due_at, late_ms = late.num_milliseconds(), "publishing a staged fire missed while down");
+                let mut fire = Fire::scheduled(row.due_at, row.params);
+                fire.staged = Some(staged);
+                self.fire(ctx, fire);
+            } else {
+                self.count_missed("skipped", 1);
+                tracing::warn!(job_id = %config.job_id, scope = %config.scope, trigger_source = "scheduler", run_id = %row.run_id,
+                    missed_due_at = %row.due_at, late_ms = late.num_milliseconds(), grace_ms = grace.num_milliseconds(),
+                    "skipping a staged fire missed while down: later than the grace period");
+                self.persist(StateWrite::RunStatus {
+                    run_id: row.run_id,
+                    status: RunStatus::Skipped,
+                    started_at: None,
+                    finished_at: Some(now),
+                    error: Some(
+                        "missed while the service was down, later than the grace period".into(),
+                    ),
+                });
+            }
+        }
+        (settled, ahead)
     }
 
     /// The first schedule after start-up: a fire missed while the service was down is caught
     /// up once if it is within the grace period, else skipped.
-    fn resume_schedule(&mut self, ctx: &mut Context<Self>) {
+    fn resume_schedule(&mut self, ctx: &mut Context<Self>, staged_rows: Vec<RunRecord>) {
+        let (settled, ahead) = self.adopt_staged(ctx, staged_rows);
         if !self.scheduled() {
             self.set_next_due(None);
             return;
         }
         let now = Utc::now();
-        let next = match self.stored_next_due {
+        let whole_seconds = |t: DateTime<Utc>| chrono::SubsecRound::trunc_subsecs(t, 0);
+        let stored = match ahead {
+            Some(staged) => {
+                self.staged = Some(staged);
+                Some(staged.due_at)
+            }
+            None => self.stored_next_due,
+        };
+        let next = match stored {
             Some(due) if due > now => Some(due),
             Some(due) => {
                 let late = now - due;
                 let grace = self.engine.settings.misfire_grace;
-                let whole_seconds = |t: DateTime<Utc>| chrono::SubsecRound::trunc_subsecs(t, 0);
                 let already_fired = self.in_flight.iter().any(|run| {
                     run.trigger == TriggerSource::Scheduler
                         && whole_seconds(run.due_at) == whole_seconds(due)
-                });
+                }) || settled
+                    .iter()
+                    .any(|settled| whole_seconds(*settled) == whole_seconds(due));
                 if already_fired {
                     // The previous process recorded this fire (its run is restored above) but
                     // was stopped before it stored the next instant: not a missed fire.
@@ -704,6 +880,7 @@ impl JobActor {
         };
         self.set_next_due(next);
         self.arm(ctx);
+        self.restage(ctx, false);
     }
 
     fn reload(&mut self, ctx: &mut Context<Self>, config: JobConfig) {
@@ -738,7 +915,11 @@ impl JobActor {
             || old.interval_seconds != config.interval_seconds
             || old.reschedule_mode != config.reschedule_mode
             || old.enabled != config.enabled;
+        let params_changed = old.default_params != config.default_params;
         if !schedule_changed {
+            if params_changed {
+                self.restage(ctx, true);
+            }
             return;
         }
         self.timing = Timing::of(config, self.engine.settings.timezone);
@@ -753,6 +934,7 @@ impl JobActor {
         };
         self.set_next_due(next);
         self.arm(ctx);
+        self.restage(ctx, params_changed);
     }
 }
 
@@ -764,8 +946,8 @@ impl Actor for JobActor {
     }
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.restore_runs(ctx);
-        self.resume_schedule(ctx);
+        let staged = self.restore_runs(ctx);
+        self.resume_schedule(ctx, staged);
         if !self.fresh {
             // The last actor of the start-up load to arm its timer says so.
             let loading = &self.engine.loading;
@@ -967,8 +1149,14 @@ impl Handler<PublishOutcome> for JobActor {
 impl Handler<Shutdown> for JobActor {
     type Result = ();
 
-    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+    fn handle(&mut self, Shutdown { deleted }: Shutdown, ctx: &mut Context<Self>) {
         tracing::info!(job_id = %self.config.job_id, scope = %self.config.scope, "job stopped");
+        if let Some(staged) = self.staged.take().filter(|_| deleted) {
+            // The job is deleted: its next fire will not happen.
+            self.persist(StateWrite::DeleteRun {
+                run_id: staged.run_id,
+            });
+        }
         ctx.stop();
     }
 }
@@ -978,5 +1166,19 @@ impl Handler<GetNextDue> for JobActor {
 
     fn handle(&mut self, _: GetNextDue, _: &mut Context<Self>) -> Self::Result {
         self.stored_next_due
+    }
+}
+
+impl Handler<Staged> for JobActor {
+    type Result = ();
+
+    fn handle(&mut self, Staged(run_id): Staged, _: &mut Context<Self>) {
+        if let Some(staged) = self
+            .staged
+            .as_mut()
+            .filter(|staged| staged.run_id == run_id)
+        {
+            staged.written = true;
+        }
     }
 }

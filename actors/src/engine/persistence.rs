@@ -40,6 +40,21 @@ pub struct Persist(pub StateWrite);
 #[rtype(result = "()")]
 pub struct PersistThenPublish(pub StateWrite, pub Publish);
 
+/// Record a staged run (status `scheduled`) in the ordinary batches and tell `written` once
+/// its row is committed, so the job actor knows its fire needs no database.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stage {
+    pub write: StateWrite,
+    pub run_id: uuid::Uuid,
+    pub written: Recipient<Staged>,
+}
+
+/// The staged run's row is in the table.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Staged(pub uuid::Uuid);
+
 /// Write what is buffered now (one attempt), then stop (service shutdown).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -78,6 +93,8 @@ pub struct PersistenceActor {
     group_timer: bool,
     /// Whether a WAL checkpoint is running.
     checkpointing: bool,
+    /// Staged runs in the buffer, told when the batch that holds them commits.
+    staging: Vec<(uuid::Uuid, Recipient<Staged>)>,
 }
 
 impl PersistenceActor {
@@ -97,6 +114,7 @@ impl PersistenceActor {
             inserted_since_prune: HashMap::new(),
             group_timer: false,
             checkpointing: false,
+            staging: Vec::new(),
         }
     }
 
@@ -107,6 +125,7 @@ impl PersistenceActor {
         }
         self.flushing = true;
         let batch = std::mem::take(&mut self.buffer);
+        let staged = std::mem::take(&mut self.staging);
         if !self.held.is_empty() {
             self.releasing.append(&mut self.held);
             ctx.run_later(MAX_PUBLISH_HOLD, |actor, _| {
@@ -136,6 +155,9 @@ impl PersistenceActor {
                     actor.release_publishes();
                     match result {
                         Ok(()) => {
+                            for (run_id, written) in staged {
+                                written.do_send(Staged(run_id));
+                            }
                             if actor.last_error.take().is_some() {
                                 tracing::info!("database writes recovered");
                             }
@@ -336,6 +358,17 @@ impl Handler<Persist> for PersistenceActor {
                 actor.flush(ctx);
             });
         }
+    }
+}
+
+impl Handler<Stage> for PersistenceActor {
+    type Result = ();
+
+    /// A staged run that fails to commit is never reported written: its fire then takes the
+    /// write-then-publish road, behind the retried insert.
+    fn handle(&mut self, stage: Stage, ctx: &mut Context<Self>) {
+        self.staging.push((stage.run_id, stage.written));
+        self.handle(Persist(stage.write), ctx);
     }
 }
 

@@ -152,7 +152,7 @@ impl Supervisor {
 
     fn remove(&mut self, job_id: &str) {
         if let Some(entry) = self.jobs.remove(job_id) {
-            entry.addr.do_send(Shutdown);
+            entry.addr.do_send(Shutdown { deleted: true });
         }
     }
 
@@ -335,7 +335,7 @@ impl Handler<StopAll> for Supervisor {
 
     fn handle(&mut self, _: StopAll, ctx: &mut Context<Self>) {
         for (_, entry) in self.jobs.drain() {
-            entry.addr.do_send(Shutdown);
+            entry.addr.do_send(Shutdown { deleted: false });
         }
         ctx.stop();
     }

@@ -129,6 +129,8 @@ fn collapse(batch: &[StateWrite]) -> Vec<StateWrite> {
     let mut insert_index: HashMap<Uuid, usize> = HashMap::new();
     let mut others: Vec<StateWrite> = Vec::new();
     let mut next_due: HashMap<&str, usize> = HashMap::new();
+    let mut deleted: std::collections::HashSet<Uuid> = Default::default();
+    let mut status_index: HashMap<Uuid, usize> = HashMap::new();
     for write in batch {
         match write {
             StateWrite::InsertRun(run) => {
@@ -155,11 +157,42 @@ fn collapse(batch: &[StateWrite]) -> Vec<StateWrite> {
                     others.push(write.clone());
                 }
             },
+            StateWrite::RunStatus {
+                run_id,
+                status,
+                started_at,
+                finished_at,
+                error,
+            } if status_index.contains_key(run_id) => {
+                // A later move of a run already moved in this batch: one update.
+                if let StateWrite::RunStatus {
+                    status: earlier_status,
+                    started_at: earlier_started,
+                    finished_at: earlier_finished,
+                    error: earlier_error,
+                    ..
+                } = &mut others[status_index[run_id]]
+                {
+                    *earlier_status = *status;
+                    *earlier_started = started_at.or(*earlier_started);
+                    *earlier_finished = finished_at.or(*earlier_finished);
+                    *earlier_error = error.clone().or(earlier_error.take());
+                }
+            }
+            StateWrite::RunStatus { run_id, .. } => {
+                status_index.insert(*run_id, others.len());
+                others.push(write.clone());
+            }
+            StateWrite::DeleteRun { run_id } if insert_index.contains_key(run_id) => {
+                // Staged and replaced within one batch: never written at all.
+                deleted.insert(*run_id);
+            }
             other => others.push(other.clone()),
         }
     }
     inserts
         .into_iter()
+        .filter(|run| !deleted.contains(&run.run_id))
         .map(StateWrite::InsertRun)
         .chain(others)
         .collect()
@@ -199,6 +232,9 @@ fn statement_of(write: StateWrite, backend: DbBackend) -> Option<Statement> {
                 Expr::value(next_due_at.map(|t| t.trunc_subsecs(0).naive_utc())),
             )
             .filter(JobColumn::JobId.eq(job_id))
+            .build(backend),
+        StateWrite::DeleteRun { run_id } => Runs::delete_many()
+            .filter(Column::RunId.eq(run_id.to_string()))
             .build(backend),
         StateWrite::Chain {
             job_id,
@@ -328,7 +364,7 @@ impl Store {
         Ok(())
     }
 
-    /// The newest `limit` runs of a job, newest first.
+    /// The newest `limit` runs of a job, newest first; a staged (`scheduled`) run comes first.
     pub async fn list_runs(
         &self,
         scope: Scope,
@@ -338,6 +374,10 @@ impl Store {
         Runs::find()
             .filter(Column::JobId.eq(job_id))
             .filter(Column::Scope.eq(scope.as_str()))
+            .order_by(
+                Column::Status.eq(RunStatus::Scheduled.as_str()),
+                sea_orm::Order::Desc,
+            )
             .order_by_desc(Column::Id)
             .limit(limit)
             .all(&self.db)
@@ -357,11 +397,16 @@ impl Store {
             .transpose()
     }
 
-    /// Every run of `scope` still `pending` or `queued`, oldest first (restored at start-up).
+    /// Every run of `scope` still `scheduled`, `pending` or `queued`, oldest first (restored
+    /// at start-up).
     pub async fn open_runs(&self, scope: Scope) -> Result<Vec<RunRecord>, StoreError> {
         Runs::find()
             .filter(Column::Scope.eq(scope.as_str()))
-            .filter(Column::Status.is_in([RunStatus::Pending.as_str(), RunStatus::Queued.as_str()]))
+            .filter(Column::Status.is_in([
+                RunStatus::Scheduled.as_str(),
+                RunStatus::Pending.as_str(),
+                RunStatus::Queued.as_str(),
+            ]))
             .order_by_asc(Column::Id)
             .all(&self.db)
             .await?
