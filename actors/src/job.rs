@@ -112,6 +112,15 @@ pub struct Job {
     pub state: JobState,
 }
 
+/// A job as the API shows it, borrowed (the read model serializes it without a copy).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct JobView<'a> {
+    #[serde(flatten)]
+    pub config: &'a JobConfig,
+    #[serde(flatten)]
+    pub state: &'a JobState,
+}
+
 /// `telemetry_label` when none is given: `buy-scanner` → `buy_scanner_job`.
 pub fn default_telemetry_label(job_id: &str) -> String {
     format!("{}_job", job_id.replace('-', "_"))

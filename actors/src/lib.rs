@@ -8,7 +8,9 @@ pub mod run;
 pub mod schedule;
 pub mod store;
 
-pub use job::{Job, JobConfig, JobInput, JobState, RescheduleMode, Scope, ValidationError};
+pub use job::{
+    Job, JobConfig, JobInput, JobState, JobView, RescheduleMode, Scope, ValidationError,
+};
 pub use run::{RunRecord, RunStatus, StateWrite};
 pub use schedule::{CronError, CronSchedule};
 pub use store::{DatabaseTarget, Store, StoreError};

@@ -14,8 +14,11 @@ use crate::startup::AppState;
         (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let jobs = state.store.list_jobs(state.scope).await?;
-    Ok(HttpResponse::Ok().json(jobs))
+    // From the engine's read model: no database read.
+    Ok(state
+        .engine
+        .read_model
+        .with_jobs(|jobs| HttpResponse::Ok().json(jobs)))
 }
 
 #[utoipa::path(post, path = "/jobs", tag = "jobs", security(("bearer" = [])),
@@ -47,12 +50,12 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let job_id = path.into_inner();
-    let job = state
-        .store
-        .get_job(state.scope, &job_id)
-        .await?
-        .ok_or(ApiError::JobNotFound(job_id))?;
-    Ok(HttpResponse::Ok().json(job))
+    // From the engine's read model: no database read.
+    state
+        .engine
+        .read_model
+        .with_job(&job_id, |job| HttpResponse::Ok().json(job))
+        .ok_or(ApiError::JobNotFound(job_id))
 }
 
 #[utoipa::path(put, path = "/jobs/{job_id}", tag = "jobs", security(("bearer" = [])),

@@ -19,7 +19,7 @@ use super::broker::{Publish, PublishOutcome, RunLabel};
 use super::persistence::{Persist, PersistThenPublish, Stage, Staged};
 use super::timing::Timing;
 use super::EngineContext;
-use crate::job::{Job, JobConfig, RescheduleMode};
+use crate::job::{JobConfig, JobState, RescheduleMode};
 use crate::run::{RunRecord, RunStatus, StateWrite};
 
 /// Finished run ids remembered per job, so a repeated report counts once.
@@ -30,7 +30,7 @@ const MAX_RETRY_BACKOFF: StdDuration = StdDuration::from_secs(60);
 /// The job's configuration changed (edit, pause, resume, or a change seen in the table).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Reload(pub JobConfig);
+pub struct Reload(pub Arc<JobConfig>);
 
 /// Publish a run now (`POST /jobs/{id}/run-now`).
 #[derive(Message)]
@@ -176,7 +176,8 @@ impl Fire {
 }
 
 pub struct JobActor {
-    config: JobConfig,
+    /// Shared with the read model: one copy per job.
+    config: Arc<JobConfig>,
     timing: Timing,
     engine: Arc<EngineContext>,
     next_due: Option<DateTime<Utc>>,
@@ -204,31 +205,31 @@ pub struct JobActor {
 
 impl JobActor {
     pub fn new(
-        job: Job,
+        config: Arc<JobConfig>,
+        state: &JobState,
         open_runs: Vec<RunRecord>,
         engine: Arc<EngineContext>,
         fresh: bool,
     ) -> Self {
-        let timing = Timing::of(&job.config, engine.settings.timezone);
-        let metric_job =
-            crate::metrics::job_label(&job.config.job_id, engine.settings.metrics_per_job);
+        let timing = Timing::of(&config, engine.settings.timezone);
+        let metric_job = crate::metrics::job_label(&config.job_id, engine.settings.metrics_per_job);
         JobActor {
             timing,
             engine,
             next_due: None,
-            stored_next_due: job.state.next_due_at,
+            stored_next_due: state.next_due_at,
             timer: None,
             staged: None,
             in_flight: Vec::new(),
             retries: HashMap::new(),
             recent: Default::default(),
             restored: open_runs,
-            chain: job.state.chain.map(|(id, last_seq)| Chain { id, last_seq }),
+            chain: state.chain.map(|(id, last_seq)| Chain { id, last_seq }),
             old_chains: Default::default(),
             watchdog: None,
             fresh,
             metric_job,
-            config: job.config,
+            config,
         }
     }
 
@@ -883,7 +884,7 @@ impl JobActor {
         self.restage(ctx, false);
     }
 
-    fn reload(&mut self, ctx: &mut Context<Self>, config: JobConfig) {
+    fn reload(&mut self, ctx: &mut Context<Self>, config: Arc<JobConfig>) {
         let was_chaining = self.queue_mode_active();
         let old = std::mem::replace(&mut self.config, config);
         match (was_chaining, self.queue_mode_active()) {

@@ -4,6 +4,7 @@
 mod broker;
 mod job_actor;
 mod persistence;
+mod read_model;
 mod supervisor;
 mod timing;
 
@@ -16,6 +17,7 @@ use chrono_tz::Tz;
 pub use broker::{BrokerActor, BrokerStatus, GetBrokerStatus, PublishFailure, StopBroker};
 pub use job_actor::{Complete, Completion, ReportRefused, RunNow, RunNowRejected};
 pub use persistence::{FlushAndStop, GetPersistenceStatus, PersistenceActor, PersistenceStatus};
+pub use read_model::ReadModel;
 pub use supervisor::{
     CompleteJobRun, CountJobs, NoSuchJob, Remove, RunJobNow, StopAll, Supervisor, Upsert,
 };
@@ -50,6 +52,8 @@ pub struct EngineContext {
     pub loading: std::sync::atomic::AtomicUsize,
     /// When the engine started reading its jobs.
     pub started: std::time::Instant,
+    /// What the API reads: every job, kept current by the supervisor and persistence.
+    pub read_model: Arc<ReadModel>,
 }
 
 /// A running engine: the addresses the API talks to.
@@ -58,6 +62,8 @@ pub struct Engine {
     pub supervisor: Addr<Supervisor>,
     pub broker: Addr<BrokerActor>,
     pub persistence: Addr<PersistenceActor>,
+    /// Every job as the API shows it, without a database read.
+    pub read_model: Arc<ReadModel>,
 }
 
 impl Engine {
@@ -67,8 +73,14 @@ impl Engine {
         let jobs = store.list_jobs(settings.scope).await?;
         let open_runs = store.open_runs(settings.scope).await?;
         let broker = BrokerActor::new(settings.rabbitmq_url.clone()).start();
-        let persistence =
-            PersistenceActor::new(store.clone(), broker.clone(), settings.history_limit).start();
+        let read_model = Arc::new(ReadModel::default());
+        let persistence = PersistenceActor::new(
+            store.clone(),
+            broker.clone(),
+            settings.history_limit,
+            read_model.clone(),
+        )
+        .start();
         let context = Arc::new(EngineContext {
             settings,
             store,
@@ -76,12 +88,14 @@ impl Engine {
             persistence: persistence.clone(),
             loading: std::sync::atomic::AtomicUsize::new(jobs.len()),
             started,
+            read_model: read_model.clone(),
         });
         let supervisor = Supervisor::new(context, jobs, open_runs).start();
         Ok(Engine {
             supervisor,
             broker,
             persistence,
+            read_model,
         })
     }
 

@@ -95,10 +95,17 @@ pub struct PersistenceActor {
     checkpointing: bool,
     /// Staged runs in the buffer, told when the batch that holds them commits.
     staging: Vec<(uuid::Uuid, Recipient<Staged>)>,
+    /// Told every committed write, so reads show what the table holds.
+    read_model: std::sync::Arc<super::ReadModel>,
 }
 
 impl PersistenceActor {
-    pub fn new(store: Store, broker: Addr<BrokerActor>, history_limit: u64) -> Self {
+    pub fn new(
+        store: Store,
+        broker: Addr<BrokerActor>,
+        history_limit: u64,
+        read_model: std::sync::Arc<super::ReadModel>,
+    ) -> Self {
         PersistenceActor {
             store,
             broker,
@@ -115,6 +122,7 @@ impl PersistenceActor {
             group_timer: false,
             checkpointing: false,
             staging: Vec::new(),
+            read_model,
         }
     }
 
@@ -155,6 +163,7 @@ impl PersistenceActor {
                     actor.release_publishes();
                     match result {
                         Ok(()) => {
+                            actor.read_model.apply(&batch);
                             for (run_id, written) in staged {
                                 written.do_send(Staged(run_id));
                             }
@@ -192,12 +201,12 @@ impl PersistenceActor {
         let error = error.to_string();
         let checking = async move {
             if transient || store.ping().await.is_err() {
-                return Err(batch);
+                return Err((batch, Vec::new()));
             }
-            let mut kept = Vec::new();
+            let (mut kept, mut applied) = (Vec::new(), Vec::new());
             for write in batch {
                 match store.apply_state_writes(std::slice::from_ref(&write)).await {
-                    Ok(()) => {}
+                    Ok(()) => applied.push(write),
                     Err(failure) if failure.is_transient() => kept.push(write),
                     Err(refused) => {
                         tracing::error!(error = %refused, ?write, "the database refuses this state write; dropping it")
@@ -205,16 +214,20 @@ impl PersistenceActor {
                 }
             }
             if kept.is_empty() {
-                Ok(())
+                Ok(applied)
             } else {
-                Err(kept)
+                Err((kept, applied))
             }
         };
         ctx.spawn(checking.into_actor(self).map(move |result, actor, ctx| {
             actor.flushing = false;
             match result {
-                Ok(()) => actor.flush(ctx),
-                Err(batch) => {
+                Ok(applied) => {
+                    actor.read_model.apply(&applied);
+                    actor.flush(ctx)
+                }
+                Err((batch, applied)) => {
+                    actor.read_model.apply(&applied);
                     tracing::warn!(%error, writes = batch.len(), retry_in_ms = actor.retry.as_millis() as u64,
                         "database unavailable; keeping the state writes to retry");
                     actor.last_error = Some(error);
@@ -412,11 +425,15 @@ impl Handler<FlushAndStop> for PersistenceActor {
         self.releasing.append(&mut self.held);
         self.release_publishes();
         let store = self.store.clone();
+        let read_model = self.read_model.clone();
         Box::pin(
             async move {
                 if !batch.is_empty() {
-                    if let Err(error) = store.apply_state_writes(&batch).await {
-                        tracing::error!(%error, writes = batch.len(), "state writes lost at shutdown");
+                    match store.apply_state_writes(&batch).await {
+                        Ok(()) => read_model.apply(&batch),
+                        Err(error) => {
+                            tracing::error!(%error, writes = batch.len(), "state writes lost at shutdown")
+                        }
                     }
                 }
             }

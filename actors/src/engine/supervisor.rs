@@ -114,7 +114,16 @@ impl Supervisor {
         let job_id = job.config.job_id.clone();
         let (digest, enabled) = (digest(&job.config), job.config.enabled);
         let updated_at = job.state.updated_at;
-        let addr = JobActor::new(job, open_runs, self.engine.clone(), fresh).start();
+        let config = Arc::new(job.config);
+        let addr = JobActor::new(
+            config.clone(),
+            &job.state,
+            open_runs,
+            self.engine.clone(),
+            fresh,
+        )
+        .start();
+        self.engine.read_model.put(config, job.state);
         self.jobs.insert(
             job_id,
             Entry {
@@ -127,7 +136,9 @@ impl Supervisor {
         );
     }
 
-    fn upsert(&mut self, job: Job) {
+    /// A job's row, from the API (`from_table` false: its state is the newest there is) or
+    /// read back by the reconcile (the engine's own state in the read model is newer).
+    fn upsert(&mut self, job: Job, from_table: bool) {
         if job.config.scope != self.engine.settings.scope {
             return;
         }
@@ -136,10 +147,16 @@ impl Supervisor {
                 entry.updated_at = job.state.updated_at;
                 entry.touched_at = Utc::now();
                 let digest = digest(&job.config);
+                let config = Arc::new(job.config);
                 if entry.digest != digest {
                     entry.digest = digest;
-                    entry.enabled = job.config.enabled;
-                    entry.addr.do_send(Reload(job.config));
+                    entry.enabled = config.enabled;
+                    entry.addr.do_send(Reload(config.clone()));
+                }
+                if from_table {
+                    self.engine.read_model.put_reconciled(config, job.state);
+                } else {
+                    self.engine.read_model.put(config, job.state);
                 }
             }
             Some(_) => {
@@ -151,6 +168,7 @@ impl Supervisor {
     }
 
     fn remove(&mut self, job_id: &str) {
+        self.engine.read_model.remove(job_id);
         if let Some(entry) = self.jobs.remove(job_id) {
             entry.addr.do_send(Shutdown { deleted: true });
         }
@@ -220,7 +238,7 @@ impl Supervisor {
                 // from before the delete committed.
                 let removed = actor.removed.contains_key(&job.config.job_id);
                 if !removed && actor.jobs.get(&job.config.job_id).is_none_or(settled) {
-                    actor.upsert(job);
+                    actor.upsert(job, true);
                 }
             }
             // Replace any actor that died: the next reconcile respawns it from its row.
@@ -267,7 +285,7 @@ impl Handler<Upsert> for Supervisor {
     fn handle(&mut self, Upsert(job): Upsert, _: &mut Context<Self>) -> Self::Result {
         let job_id = job.config.job_id.clone();
         self.removed.remove(&job_id);
-        self.upsert(job);
+        self.upsert(job, false);
         let addr = self.jobs.get(&job_id).map(|entry| entry.addr.clone());
         Box::pin(async move {
             match addr {

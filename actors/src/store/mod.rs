@@ -7,6 +7,7 @@ mod jobs;
 mod runs;
 
 pub use connect::DatabaseTarget;
+pub(crate) use runs::bounded_error_text;
 
 use sea_orm::{DatabaseConnection, DbErr};
 

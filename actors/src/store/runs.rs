@@ -59,16 +59,16 @@ fn to_column(instant: DateTime<Utc>) -> NaiveDateTime {
 }
 
 fn bounded_error(error: Option<String>) -> Option<String> {
-    error.map(|mut text| {
-        if text.len() > MAX_ERROR_BYTES {
-            let mut end = MAX_ERROR_BYTES;
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            text.truncate(end);
-        }
-        text
-    })
+    error.map(|text| bounded_error_text(&text))
+}
+
+/// An error text cut to what the column keeps (at a character boundary).
+pub(crate) fn bounded_error_text(text: &str) -> String {
+    let mut end = text.len().min(MAX_ERROR_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
 }
 
 impl TryFrom<Model> for RunRecord {

@@ -1,0 +1,215 @@
+//! The read model: every job of the scope as the API shows it, kept in memory so that reads
+//! never touch the database. Configuration comes from the supervisor (the API's writes, the
+//! start-up load and the reconcile with the table); engine state (`next_due_at`, `last_*`)
+//! from the persistence actor once its batch has committed, so a read never shows a state the
+//! table does not have. The configuration is shared with the job's actor (one copy per job).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::SubsecRound;
+
+use crate::job::{Job, JobConfig, JobState, JobView};
+use crate::run::StateWrite;
+
+struct Entry {
+    config: Arc<JobConfig>,
+    state: JobState,
+}
+
+/// Jobs by job_id, shared by the engine (writers) and the API (readers).
+#[derive(Default)]
+pub struct ReadModel {
+    jobs: RwLock<HashMap<String, Entry>>,
+}
+
+impl ReadModel {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Entry>> {
+        self.jobs
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Entry>> {
+        self.jobs
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A job as its row says (start-up load, API write): configuration and state.
+    pub(crate) fn put(&self, config: Arc<JobConfig>, state: JobState) {
+        self.write()
+            .insert(config.job_id.clone(), Entry { config, state });
+    }
+
+    /// A row read back from the table by the reconcile: its configuration and timestamps; the
+    /// engine state already known is newer than the row read (it is written after commits),
+    /// so it is kept.
+    pub(crate) fn put_reconciled(&self, config: Arc<JobConfig>, state: JobState) {
+        let mut jobs = self.write();
+        match jobs.get_mut(&config.job_id) {
+            Some(entry) => {
+                entry.config = config;
+                entry.state.created_at = state.created_at;
+                entry.state.updated_at = state.updated_at;
+            }
+            None => {
+                jobs.insert(config.job_id.clone(), Entry { config, state });
+            }
+        }
+    }
+
+    pub(crate) fn remove(&self, job_id: &str) {
+        self.write().remove(job_id);
+    }
+
+    /// Applies a committed batch of engine writes (the columns as the store writes them).
+    pub(crate) fn apply(&self, batch: &[StateWrite]) {
+        let mut jobs = self.write();
+        for write in batch {
+            match write {
+                StateWrite::NextDue {
+                    job_id,
+                    next_due_at,
+                } => {
+                    if let Some(entry) = jobs.get_mut(job_id) {
+                        entry.state.next_due_at = next_due_at.map(|t| t.trunc_subsecs(0));
+                    }
+                }
+                StateWrite::LastRun {
+                    job_id,
+                    last_run_at,
+                    last_status,
+                    last_error,
+                } => {
+                    if let Some(entry) = jobs.get_mut(job_id) {
+                        entry.state.last_run_at = Some(last_run_at.trunc_subsecs(0));
+                        entry.state.last_status = Some(last_status.as_str().to_string());
+                        entry.state.last_error =
+                            last_error.as_deref().map(crate::store::bounded_error_text);
+                    }
+                }
+                StateWrite::Chain {
+                    job_id,
+                    chain_id,
+                    chain_seq,
+                } => {
+                    if let Some(entry) = jobs.get_mut(job_id) {
+                        entry.state.chain = Some((*chain_id, *chain_seq));
+                    }
+                }
+                StateWrite::InsertRun(_)
+                | StateWrite::RunStatus { .. }
+                | StateWrite::DeleteRun { .. } => {}
+            }
+        }
+    }
+
+    /// Calls `read` with the job, if the engine has it.
+    pub fn with_job<R>(&self, job_id: &str, read: impl FnOnce(JobView<'_>) -> R) -> Option<R> {
+        self.read().get(job_id).map(|entry| {
+            read(JobView {
+                config: &entry.config,
+                state: &entry.state,
+            })
+        })
+    }
+
+    /// Calls `read` with every job, ordered by job_id.
+    pub fn with_jobs<R>(&self, read: impl FnOnce(Vec<JobView<'_>>) -> R) -> R {
+        let jobs = self.read();
+        let mut views: Vec<JobView<'_>> = jobs
+            .values()
+            .map(|entry| JobView {
+                config: &entry.config,
+                state: &entry.state,
+            })
+            .collect();
+        views.sort_unstable_by(|a, b| a.config.job_id.cmp(&b.config.job_id));
+        read(views)
+    }
+
+    /// The job as an owned value.
+    pub fn job(&self, job_id: &str) -> Option<Job> {
+        self.with_job(job_id, |view| Job {
+            config: view.config.clone(),
+            state: view.state.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::Scope;
+    use crate::run::RunStatus;
+    use chrono::{TimeZone, Utc};
+
+    fn config(job_id: &str) -> Arc<JobConfig> {
+        let body =
+            serde_json::json!({"job_id": job_id, "queue": "real.jobs.x", "interval_seconds": 5});
+        Arc::new(JobConfig::from_create_body(&body, Scope::Real).expect("valid"))
+    }
+
+    fn state() -> JobState {
+        JobState {
+            next_due_at: None,
+            last_run_at: None,
+            last_status: None,
+            last_error: None,
+            created_at: None,
+            updated_at: None,
+            chain: None,
+        }
+    }
+
+    #[test]
+    fn committed_engine_writes_show_and_a_reconciled_row_does_not_undo_them() {
+        let model = ReadModel::default();
+        model.put(config("b"), state());
+        model.put(config("a"), state());
+        let due = Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap()
+            + chrono::Duration::milliseconds(750);
+        model.apply(&[
+            StateWrite::NextDue {
+                job_id: "a".into(),
+                next_due_at: Some(due),
+            },
+            StateWrite::LastRun {
+                job_id: "a".into(),
+                last_run_at: due,
+                last_status: RunStatus::Failed,
+                last_error: Some("x".repeat(70_000)),
+            },
+            StateWrite::NextDue {
+                job_id: "gone".into(),
+                next_due_at: Some(due),
+            },
+        ]);
+        let mut row = state();
+        row.updated_at = Some(due);
+        model.put_reconciled(config("a"), row);
+
+        let a = model.job("a").expect("a");
+        assert_eq!(
+            a.state.next_due_at,
+            Some(due.trunc_subsecs(0)),
+            "whole seconds, as stored"
+        );
+        assert_eq!(a.state.last_status.as_deref(), Some("failed"));
+        assert!(
+            a.state.last_error.unwrap().len() < 70_000,
+            "bounded as stored"
+        );
+        assert_eq!(a.state.updated_at, Some(due));
+        assert!(model.job("gone").is_none());
+        let order = model.with_jobs(|jobs| {
+            jobs.iter()
+                .map(|job| job.config.job_id.clone())
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(order, ["a", "b"]);
+        model.remove("a");
+        assert!(model.job("a").is_none());
+    }
+}
