@@ -1,8 +1,9 @@
-//! The six scenarios and what they share: where things run, how fires are counted.
+//! The scenarios and what they share: where things run, how fires are counted.
 
 pub mod api;
 pub mod burst;
 pub mod footprint;
+pub mod idle;
 pub mod spread;
 pub mod throughput;
 

@@ -55,7 +55,7 @@ impl Figures {
         }
     }
 
-    fn row(&self, system: &str, n: u32) -> Vec<String> {
+    pub(super) fn row(&self, system: &str, n: u32) -> Vec<String> {
         vec![
             format!("{n}"),
             system.to_string(),
@@ -120,22 +120,53 @@ impl CpuMeter {
     }
 }
 
+/// Which jobs a spread-like run uses and for how long.
+pub(super) struct Shape {
+    /// Names the queue, database and plan files.
+    pub name: &'static str,
+    pub n: u32,
+    /// Intervals are drawn from 1..=this many seconds.
+    pub max_interval_s: u64,
+    pub window_ms: f64,
+}
+
+impl Shape {
+    fn spread(bench: &Bench, n: u32) -> Shape {
+        Shape {
+            name: "spread",
+            n,
+            max_interval_s: 60,
+            window_ms: bench.window().as_millis() as f64,
+        }
+    }
+}
+
 /// The service alone on `n` jobs.
 async fn ours(bench: &Bench, n: u32, notes: &Mutex<Vec<String>>) -> Result<Figures> {
-    let queue = format!("mock.jobs.bench-spread-{n}");
+    ours_on(bench, &Shape::spread(bench, n), notes).await
+}
+
+/// The service alone on the jobs of `shape`.
+pub(super) async fn ours_on(
+    bench: &Bench,
+    shape: &Shape,
+    notes: &Mutex<Vec<String>>,
+) -> Result<Figures> {
+    let (name, n) = (shape.name, shape.n);
+    let queue = format!("mock.jobs.bench-{name}-{n}");
     let start_ms = (now_ms() + 2_500.0 + n as f64 * 0.04) as i64;
-    let jobs = plan::spread(n, 60, start_ms, bench.seed ^ n as u64);
-    let db = Db::Sqlite(bench.path(&format!("spread-{n}.db")));
+    let jobs = plan::spread(n, shape.max_interval_s, start_ms, bench.seed ^ n as u64);
+    let db = Db::Sqlite(bench.path(&format!("{name}-{n}.db")));
     let (collector, service) = bench.start_reported(&jobs, &db, &queue).await?;
     let armed = now_ms();
     if armed > start_ms as f64 {
         notes.lock().unwrap().push(format!(
-            "spread N={n}: the service armed its timers {:.0} ms after the first due instant (inside the warm-up)",
+            "{name} N={n}: the service armed its timers {:.0} ms after the first due instant (inside the warm-up)",
             armed - start_ms as f64
         ));
     }
     let from = start_ms as f64 + WARM_UP_MS;
-    let until = from + bench.window().as_millis() as f64;
+    let until = from + shape.window_ms;
     sleep_until_ms(from).await;
     let broker = util::broker_pid().unwrap_or(0);
     let cpu = CpuMeter::start(vec![service.pid, broker]);
@@ -151,7 +182,7 @@ async fn ours(bench: &Bench, n: u32, notes: &Mutex<Vec<String>>) -> Result<Figur
     collector.finish().await;
     if report_failures > 0 {
         notes.lock().unwrap().push(format!(
-            "spread N={n}: {report_failures} completion reports to the service failed"
+            "{name} N={n}: {report_failures} completion reports to the service failed"
         ));
     }
     let fires = Fires::count(&records, &jobs, from, until);
@@ -160,13 +191,23 @@ async fn ours(bench: &Bench, n: u32, notes: &Mutex<Vec<String>>) -> Result<Figur
 
 /// APScheduler, bare tokio and bare actix side by side on `n` jobs.
 async fn baselines(bench: &Bench, n: u32, notes: &Mutex<Vec<String>>) -> Result<[Figures; 3]> {
-    let queue = format!("mock.jobs.bench-spread-aps-{n}");
+    baselines_on(bench, &Shape::spread(bench, n), notes).await
+}
+
+/// APScheduler, bare tokio and bare actix side by side on the jobs of `shape`.
+pub(super) async fn baselines_on(
+    bench: &Bench,
+    shape: &Shape,
+    notes: &Mutex<Vec<String>>,
+) -> Result<[Figures; 3]> {
+    let (name, n) = (shape.name, shape.n);
+    let queue = format!("mock.jobs.bench-{name}-aps-{n}");
     let start_ms = (now_ms() + 2_500.0 + n as f64 * 0.07) as i64;
-    let jobs = plan::spread(n, 60, start_ms, bench.seed ^ n as u64);
-    let plan_file = bench.path(&format!("spread-{n}.csv"));
+    let jobs = plan::spread(n, shape.max_interval_s, start_ms, bench.seed ^ n as u64);
+    let plan_file = bench.path(&format!("{name}-{n}.csv"));
     plan::write_csv(&plan_file, &jobs)?;
     let from = start_ms as f64 + WARM_UP_MS;
-    let until = from + bench.window().as_millis() as f64;
+    let until = from + shape.window_ms;
     let collector = Collector::start(&queue, None).await?;
     let mut aps = bench.spawn_apscheduler(&plan_file, &queue, until + 3_000.0)?;
     let mut tokio_timers = bench.spawn_bare(Kind::Tokio, &plan_file, from, until)?;
@@ -176,7 +217,7 @@ async fn baselines(bench: &Bench, n: u32, notes: &Mutex<Vec<String>>) -> Result<
         let armed = now_ms();
         if armed > start_ms as f64 {
             notes.lock().unwrap().push(format!(
-                "spread N={n}: {} armed {:.0} ms after the first due instant (inside the warm-up)",
+                "{name} N={n}: {} armed {:.0} ms after the first due instant (inside the warm-up)",
                 process.name,
                 armed - start_ms as f64
             ));
@@ -202,7 +243,7 @@ async fn baselines(bench: &Bench, n: u32, notes: &Mutex<Vec<String>>) -> Result<
     collector.finish().await;
     if aps_result["publish_errors"].as_u64().unwrap_or(0) > 0 {
         notes.lock().unwrap().push(format!(
-            "spread N={n}: APScheduler publish errors: {}",
+            "{name} N={n}: APScheduler publish errors: {}",
             aps_result["publish_errors"]
         ));
     }
@@ -233,6 +274,22 @@ async fn baselines(bench: &Bench, n: u32, notes: &Mutex<Vec<String>>) -> Result<
     };
     Ok([aps_figures, bare_figures(0), bare_figures(1)])
 }
+
+/// The columns of [`Figures::row`].
+pub(super) const COLUMNS: [&str; 12] = [
+    "N",
+    "system",
+    "due",
+    "missed",
+    "dup",
+    "p50",
+    "p99",
+    "max",
+    "sub-window p99",
+    "fired − due p50 / p99",
+    "CPU",
+    "broker CPU",
+];
 
 pub async fn run(bench: &mut Bench) -> Result<()> {
     let sizes = bench.sizes.clone().unwrap_or_else(|| {
@@ -301,23 +358,7 @@ pub async fn run(bench: &mut Bench) -> Result<()> {
          of one core).\n\n{}",
         WARM_UP_MS / 1000.0,
         SUB_WINDOW_MS / 1000.0,
-        table(
-            &[
-                "N",
-                "system",
-                "due",
-                "missed",
-                "dup",
-                "p50",
-                "p99",
-                "max",
-                "sub-window p99",
-                "fired − due p50 / p99",
-                "CPU",
-                "broker CPU",
-            ],
-            &rows
-        )
+        table(&COLUMNS, &rows)
     ));
     Ok(())
 }
