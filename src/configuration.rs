@@ -33,6 +33,9 @@ pub struct Settings {
     /// `SCHEDULER_CORS_ORIGINS`: comma-separated origins allowed to call the API from a
     /// browser; none by default (no CORS headers are sent).
     pub cors_origins: Vec<String>,
+    /// `SCHEDULER_REPORTS_QUEUE`: the queue completion reports may be published to (default
+    /// `{scope}.jobs.reports`; refused ones go to `{queue}.dead`).
+    pub reports_queue: String,
     /// `SCHEDULER_MISFIRE_GRACE_SECONDS`: how late a missed fire may still be caught up.
     pub misfire_grace_seconds: u64,
     /// `SCHEDULER_RUN_HISTORY_LIMIT`: runs kept per job.
@@ -72,10 +75,11 @@ struct RawSettings {
     scheduler_metrics_per_job: Option<String>,
     scheduler_allow_unauthenticated: Option<String>,
     scheduler_cors_origins: Option<String>,
+    scheduler_reports_queue: Option<String>,
 }
 
 /// The keys this service reads from the environment.
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 17] = [
     "SCHEDULER_SCOPE",
     "SCHEDULER_TICK_SECONDS",
     "SCHEDULER_TIMEZONE",
@@ -92,6 +96,7 @@ const KEYS: [&str; 16] = [
     "SCHEDULER_METRICS_PER_JOB",
     "SCHEDULER_ALLOW_UNAUTHENTICATED",
     "SCHEDULER_CORS_ORIGINS",
+    "SCHEDULER_REPORTS_QUEUE",
 ];
 
 impl Settings {
@@ -109,6 +114,7 @@ impl Settings {
             api_token: None,
             allow_unauthenticated: false,
             cors_origins: Vec::new(),
+            reports_queue: worker::reports_queue_name(scope.as_str()),
             misfire_grace_seconds: 300,
             run_history_limit: 1000,
             log_format: LogFormat::Text,
@@ -214,6 +220,13 @@ impl Settings {
         }
         if let Some(value) = raw.scheduler_cors_origins {
             settings.cors_origins = parse_origins(&value)?;
+        }
+        if let Some(value) = raw.scheduler_reports_queue {
+            let prefix = worker::queue_prefix(scope.as_str());
+            if !value.starts_with(&prefix) || value.len() == prefix.len() {
+                bail!("SCHEDULER_REPORTS_QUEUE must start with '{prefix}', not '{value}'");
+            }
+            settings.reports_queue = value;
         }
         if let Some(value) = raw.scheduler_misfire_grace_seconds {
             settings.misfire_grace_seconds = value.parse().map_err(|_| {
@@ -377,6 +390,7 @@ mod tests {
             ("scheduler_allow_unauthenticated", "maybe"),
             ("scheduler_cors_origins", "*"),
             ("scheduler_cors_origins", "https://ok.example, ftp://x"),
+            ("scheduler_reports_queue", "mock.jobs.reports"),
         ] {
             assert!(
                 Settings::from_sources(dir.path(), &pairs(&[(key, value)])).is_err(),

@@ -133,5 +133,6 @@ fn engine_settings(settings: &Settings) -> EngineSettings {
         rabbitmq_url: settings.rabbitmq_url.clone(),
         history_limit: settings.run_history_limit,
         metrics_per_job: settings.metrics_per_job,
+        reports_queue: settings.reports_queue.clone(),
     }
 }

@@ -24,11 +24,14 @@ pub const JOBS: &str = "jennie_jobs";
 pub const STATE_WRITES_BUFFERED: &str = "jennie_state_writes_buffered";
 /// Failed batches of engine state writes.
 pub const STATE_WRITE_FAILURES_TOTAL: &str = "jennie_state_write_failures_total";
+/// Completion report messages from the reports queue: `{outcome}` = `settled`,
+/// `dead_lettered` (invalid or refused) or `requeued` (the engine could not answer).
+pub const REPORT_MESSAGES_TOTAL: &str = "jennie_report_messages_total";
 /// HTTP requests served: `{method, route, status}`.
 pub const HTTP_REQUESTS_TOTAL: &str = "jennie_http_requests_total";
 
 /// Every metric the service exports.
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 13] = [
     JOB_RUNS_TOTAL,
     JOB_DURATION_SECONDS,
     FIRE_LATENESS_SECONDS,
@@ -40,6 +43,7 @@ pub const ALL: [&str; 12] = [
     JOBS,
     STATE_WRITES_BUFFERED,
     STATE_WRITE_FAILURES_TOTAL,
+    REPORT_MESSAGES_TOTAL,
     HTTP_REQUESTS_TOTAL,
 ];
 

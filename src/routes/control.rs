@@ -2,9 +2,8 @@
 //! run history.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use actors::engine::{
-    CompleteJobRun, Completion, NoSuchJob, ReportRefused, RunJobNow, RunNow, Supervisor, Upsert,
-};
+use actors::engine::reports::{self, ReportError};
+use actors::engine::{NoSuchJob, RunJobNow, RunNow, Supervisor, Upsert};
 use actors::{Job, RunRecord, ValidationError};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -231,67 +230,23 @@ pub async fn last_run(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let job_id = path.into_inner();
-    let report: CompletionReport = match json_body(payload).await? {
-        None | Some(Value::Null) => CompletionReport::default(),
-        Some(body @ Value::Object(_)) => serde_json::from_value(body).map_err(|error| {
-            ValidationError::new(
-                "invalid_body",
-                format!("bad completion report: {error}"),
-                None,
-            )
-        })?,
-        Some(_) => {
-            return Err(ValidationError::new(
-                "invalid_body",
-                "the request body must be a JSON object",
-                None,
-            )
-            .into())
-        }
-    };
-    if let Some(error) = &report.error {
-        if error.len() > 65_535 {
-            return Err(ValidationError::new(
-                "invalid_field",
-                "error must be at most 65535 bytes",
-                Some("error"),
-            )
-            .into());
-        }
-    }
-    // Reports are the hot path: the engine's own map answers for the jobs it runs, and the
-    // table is read only for a job it does not know.
-    let run_id = report.run_id;
-    let complete = || CompleteJobRun {
-        job_id: job_id.clone(),
-        complete: actors::engine::Complete(report.clone()),
-    };
-    let answer = ask_engine(&state, &job_id, None, complete).await?;
-    let completion = match answer {
-        Ok(completion) => completion,
-        Err(ReportRefused::NoRunInFlight) => return Err(ApiError::NoRunInFlight),
-        Err(ReportRefused::UnknownRun(unknown)) => {
-            // Not in flight: a repeat of a report from before a restart, or no run of ours.
-            match state.store.get_run(unknown).await? {
-                Some(run) if run.job_id == job_id && run.status.is_final() => Completion {
-                    run_id,
-                    status: run.status,
-                    counted: false,
-                    reschedule: false,
-                    duration_seconds: run.duration_seconds(),
-                },
-                _ => return Err(ApiError::RunNotFound(unknown.to_string())),
-            }
-        }
-    };
-    Ok(HttpResponse::Ok().json(CompletionAnswer {
-        job_id,
-        run_id: completion.run_id,
-        status: completion.status.as_str().to_string(),
-        counted: completion.counted,
-        reschedule: completion.reschedule,
-        duration_seconds: completion.duration_seconds,
-    }))
+    let report = reports::report_of_body(json_body(payload).await?)?;
+    let completion = reports::settle(
+        &state.engine.supervisor,
+        &state.store,
+        state.scope,
+        &job_id,
+        report,
+    )
+    .await
+    .map_err(|error| match error {
+        ReportError::JobNotFound(job_id) => ApiError::JobNotFound(job_id),
+        ReportError::RunNotFound(run_id) => ApiError::RunNotFound(run_id.to_string()),
+        ReportError::NoRunInFlight => ApiError::NoRunInFlight,
+        ReportError::EngineUnavailable(why) => ApiError::EngineUnavailable(why),
+        ReportError::Database(error) => ApiError::from(error),
+    })?;
+    Ok(HttpResponse::Ok().json(reports::answer(&job_id, &completion)))
 }
 
 /// A run as the history endpoint shows it.

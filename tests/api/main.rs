@@ -17,6 +17,7 @@ mod jobs;
 mod migrate;
 mod observability;
 mod reconcile;
+mod report_queue;
 mod restart;
 mod seed_examples;
 mod staged;

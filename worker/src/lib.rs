@@ -39,7 +39,9 @@ pub use message::{
     parse_job_message, CompletionAnswer, CompletionReport, CompletionStatus, JobMessage,
     MessageError, TriggerSource,
 };
-pub use names::{delay_queue_name, queue_prefix, JOBS_SEGMENT};
+pub use names::{
+    dead_reports_queue_name, delay_queue_name, queue_prefix, reports_queue_name, JOBS_SEGMENT,
+};
 #[cfg(feature = "sdk")]
 pub use sdk::{
     reschedule_job, ClientError, PublishError, Publisher, SchedulerClient, Worker, WorkerConfig,

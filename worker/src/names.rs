@@ -14,6 +14,17 @@ pub fn delay_queue_name(queue: &str, delay_ms: u64) -> String {
     format!("{queue}.delay.{delay_ms}")
 }
 
+/// The durable queue a worker may publish its completion reports to (the report body plus
+/// `job_id`), instead of `POST /jobs/{id}/last-run`.
+pub fn reports_queue_name(scope: &str) -> String {
+    format!("{scope}.{JOBS_SEGMENT}.reports")
+}
+
+/// Where the scheduler dead-letters report messages it cannot take.
+pub fn dead_reports_queue_name(scope: &str) -> String {
+    format!("{}.dead", reports_queue_name(scope))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -25,5 +36,7 @@ mod tests {
             delay_queue_name("real.jobs.scout", 1500),
             "real.jobs.scout.delay.1500"
         );
+        assert_eq!(reports_queue_name("mock"), "mock.jobs.reports");
+        assert_eq!(dead_reports_queue_name("real"), "real.jobs.reports.dead");
     }
 }

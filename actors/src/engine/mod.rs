@@ -5,6 +5,8 @@ mod broker;
 mod job_actor;
 mod persistence;
 mod read_model;
+mod report_consumer;
+pub mod reports;
 mod supervisor;
 mod timing;
 
@@ -40,6 +42,8 @@ pub struct EngineSettings {
     pub history_limit: u64,
     /// Whether metrics carry a `job_id` label per job (off: `_all`).
     pub metrics_per_job: bool,
+    /// The queue completion reports may be published to; refused ones go to `{queue}.dead`.
+    pub reports_queue: String,
 }
 
 /// Shared by every actor of the engine.
@@ -64,6 +68,11 @@ pub struct Engine {
     pub persistence: Addr<PersistenceActor>,
     /// Every job as the API shows it, without a database read.
     pub read_model: Arc<ReadModel>,
+    /// Stops the consumer of the reports queue.
+    reports: Arc<tokio::sync::watch::Sender<bool>>,
+    /// What settling a report needs besides the supervisor.
+    pub store: Store,
+    pub scope: Scope,
 }
 
 impl Engine {
@@ -90,8 +99,19 @@ impl Engine {
             started,
             read_model: read_model.clone(),
         });
-        let supervisor = Supervisor::new(context, jobs, open_runs).start();
+        let supervisor = Supervisor::new(context.clone(), jobs, open_runs).start();
+        let reports = report_consumer::ReportConsumer {
+            url: context.settings.rabbitmq_url.clone(),
+            queue: context.settings.reports_queue.clone(),
+            scope: context.settings.scope,
+            supervisor: supervisor.clone(),
+            store: context.store.clone(),
+        }
+        .spawn();
         Ok(Engine {
+            reports: Arc::new(reports),
+            store: context.store.clone(),
+            scope: context.settings.scope,
             supervisor,
             broker,
             persistence,
@@ -101,6 +121,7 @@ impl Engine {
 
     /// Stops the schedules, writes what is buffered, and closes the broker connection.
     pub async fn shutdown(&self) {
+        let _ = self.reports.send(true);
         let _ = self.supervisor.send(StopAll).await;
         let _ = self.persistence.send(FlushAndStop).await;
         let _ = self.broker.send(StopBroker).await;

@@ -1,4 +1,4 @@
-//! `mark_job_run`: the completion report, over HTTP, with retries.
+//! `mark_job_run`: the completion report, over HTTP (the default, with retries) or over AMQP.
 
 use std::time::Duration;
 
@@ -16,6 +16,8 @@ pub enum ClientError {
     Refused { status: u16, body: String },
     /// The scheduler kept failing (5xx) after every retry.
     Failing { status: u16, body: String },
+    /// Reports over AMQP: the broker could not be reached, or no answer came in time.
+    Broker(String),
 }
 
 impl std::fmt::Display for ClientError {
@@ -28,18 +30,21 @@ impl std::fmt::Display for ClientError {
             ClientError::Failing { status, body } => {
                 write!(f, "scheduler failing ({status}): {body}")
             }
+            ClientError::Broker(error) => write!(f, "report over AMQP failed: {error}"),
         }
     }
 }
 
 impl std::error::Error for ClientError {}
 
-/// A client of the scheduler's REST API for workers.
+/// How a worker reports to the scheduler: `POST /jobs/{id}/last-run` (the default), or the
+/// scheduler's reports queue ([`SchedulerClient::over_amqp`]).
 #[derive(Debug, Clone)]
 pub struct SchedulerClient {
     base_url: String,
     token: Option<String>,
     http: reqwest::Client,
+    amqp: Option<super::amqp_reports::AmqpReports>,
 }
 
 impl SchedulerClient {
@@ -54,7 +59,21 @@ impl SchedulerClient {
             base_url: base_url.trim_end_matches('/').to_string(),
             token,
             http,
+            amqp: None,
         })
+    }
+
+    /// Reports over AMQP instead: each report (plus `job_id`) is published to `reports_queue`
+    /// (the scheduler's `SCHEDULER_REPORTS_QUEUE`, by default `{scope}.jobs.reports`) and the
+    /// scheduler's answer comes back on RabbitMQ's direct reply-to. A refusal is
+    /// [`ClientError::Refused`] with the status the REST API would have answered.
+    pub fn over_amqp(amqp_url: &str, reports_queue: &str) -> Result<Self, ClientError> {
+        let mut client = SchedulerClient::new("http://unused.invalid", None)?;
+        client.amqp = Some(super::amqp_reports::AmqpReports::new(
+            amqp_url,
+            reports_queue,
+        ));
+        Ok(client)
     }
 
     /// Reports a run finished (`POST /jobs/{job_id}/last-run`). Network errors and 5xx are
@@ -64,6 +83,9 @@ impl SchedulerClient {
         job_id: &str,
         report: &CompletionReport,
     ) -> Result<CompletionAnswer, ClientError> {
+        if let Some(amqp) = &self.amqp {
+            return amqp.mark_job_run(job_id, report).await;
+        }
         let url = format!("{}/jobs/{}/last-run", self.base_url, job_id);
         let mut backoff = FIRST_BACKOFF;
         let mut last_error = None;
