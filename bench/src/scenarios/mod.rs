@@ -81,15 +81,22 @@ impl Bench {
     }
 
     /// Fills `db` with `jobs` publishing to `queue`, starts a consumer that reports every run
-    /// back like a worker, then the service; returns once every timer is armed.
+    /// back like a worker (over `path`), then the service; returns once every timer is armed.
     pub async fn start_reported(
         &self,
         jobs: &[PlannedJob],
         db: &Db,
         queue: &str,
+        path: ReportPath,
     ) -> Result<(Collector, Process)> {
         db.fill(jobs, queue).await?;
-        let reports_to = SchedulerClient::new(&self.service.base_url(), None)?;
+        let reports_to = match path {
+            ReportPath::Http => SchedulerClient::new(&self.service.base_url(), None)?,
+            ReportPath::Amqp => SchedulerClient::over_amqp(
+                &crate::amqp::url(),
+                &worker::reports_queue_name("mock"),
+            )?,
+        };
         let collector = Collector::start(queue, Some(reports_to)).await?;
         let mut service = self.service.start(db)?;
         service.wait_marker(Duration::from_secs(120))?;
@@ -102,6 +109,24 @@ impl Bench {
             Duration::from_secs(20)
         } else {
             Duration::from_secs(120)
+        }
+    }
+}
+
+/// How the bench's worker reports runs back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportPath {
+    /// `POST /jobs/{id}/last-run` (the worker SDK's default).
+    Http,
+    /// The scheduler's reports queue, answered on direct reply-to.
+    Amqp,
+}
+
+impl ReportPath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportPath::Http => "HTTP",
+            ReportPath::Amqp => "AMQP",
         }
     }
 }

@@ -157,7 +157,9 @@ pub(super) async fn ours_on(
     let start_ms = (now_ms() + 2_500.0 + n as f64 * 0.04) as i64;
     let jobs = plan::spread(n, shape.max_interval_s, start_ms, bench.seed ^ n as u64);
     let db = Db::Sqlite(bench.path(&format!("{name}-{n}.db")));
-    let (collector, service) = bench.start_reported(&jobs, &db, &queue).await?;
+    let (collector, service) = bench
+        .start_reported(&jobs, &db, &queue, super::ReportPath::Http)
+        .await?;
     let armed = now_ms();
     if armed > start_ms as f64 {
         notes.lock().unwrap().push(format!(
