@@ -98,9 +98,9 @@ pub async fn run(bench: &mut Bench) -> Result<()> {
                 ]);
                 let ready = over(&readings, |r| r.ready_ms).median;
                 bench.report.check(
-                    "start-up: 100k jobs armed ≤ 5 s on SQLite",
+                    "start-up: 100k jobs armed ≤ 1 s on SQLite",
                     format!("{ready:.0} ms (median, process start to last timer armed)"),
-                    ready <= 5_000.0,
+                    ready <= 1_000.0,
                 );
             }
             if index == 3 && n == 100_000 {
@@ -126,9 +126,9 @@ pub async fn run(bench: &mut Bench) -> Result<()> {
         ]);
     }
     bench.report.check(
-        "memory: ≤ 2 KiB per job above the empty service",
+        "memory: ≤ 1.4 KB per job above the empty service",
         format!("{:.0} bytes per job at 100k", per_job[0]),
-        per_job[0] <= 2048.0,
+        per_job[0] <= 1400.0,
     );
     bench.report.check(
         "memory: ahead of APScheduler",

