@@ -33,6 +33,9 @@ pub struct Settings {
     /// `SCHEDULER_CORS_ORIGINS`: comma-separated origins allowed to call the API from a
     /// browser; none by default (no CORS headers are sent).
     pub cors_origins: Vec<String>,
+    /// `SCHEDULER_STAGE_AHEAD_SECONDS`: how long before its due instant a job's next run is
+    /// staged (written as `scheduled`, so the fire itself is only a publish).
+    pub stage_ahead_seconds: u64,
     /// `SCHEDULER_REPORTS_QUEUE`: the queue completion reports may be published to (default
     /// `{scope}.jobs.reports`; refused ones go to `{queue}.dead`).
     pub reports_queue: String,
@@ -76,10 +79,11 @@ struct RawSettings {
     scheduler_allow_unauthenticated: Option<String>,
     scheduler_cors_origins: Option<String>,
     scheduler_reports_queue: Option<String>,
+    scheduler_stage_ahead_seconds: Option<String>,
 }
 
 /// The keys this service reads from the environment.
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 18] = [
     "SCHEDULER_SCOPE",
     "SCHEDULER_TICK_SECONDS",
     "SCHEDULER_TIMEZONE",
@@ -97,6 +101,7 @@ const KEYS: [&str; 17] = [
     "SCHEDULER_ALLOW_UNAUTHENTICATED",
     "SCHEDULER_CORS_ORIGINS",
     "SCHEDULER_REPORTS_QUEUE",
+    "SCHEDULER_STAGE_AHEAD_SECONDS",
 ];
 
 impl Settings {
@@ -115,6 +120,7 @@ impl Settings {
             allow_unauthenticated: false,
             cors_origins: Vec::new(),
             reports_queue: worker::reports_queue_name(scope.as_str()),
+            stage_ahead_seconds: 5,
             misfire_grace_seconds: 300,
             run_history_limit: 1000,
             log_format: LogFormat::Text,
@@ -220,6 +226,10 @@ impl Settings {
         }
         if let Some(value) = raw.scheduler_cors_origins {
             settings.cors_origins = parse_origins(&value)?;
+        }
+        if let Some(value) = raw.scheduler_stage_ahead_seconds {
+            settings.stage_ahead_seconds =
+                parse_positive("SCHEDULER_STAGE_AHEAD_SECONDS", &value)?.min(366 * 86_400);
         }
         if let Some(value) = raw.scheduler_reports_queue {
             let prefix = worker::queue_prefix(scope.as_str());

@@ -134,5 +134,6 @@ fn engine_settings(settings: &Settings) -> EngineSettings {
         history_limit: settings.run_history_limit,
         metrics_per_job: settings.metrics_per_job,
         reports_queue: settings.reports_queue.clone(),
+        stage_ahead: chrono::Duration::seconds(settings.stage_ahead_seconds as i64),
     }
 }

@@ -133,6 +133,8 @@ pub fn test_settings(scope: Scope, database: &TestDatabase) -> Settings {
     settings.database = database.target.clone();
     settings.http_addr = "127.0.0.1:0".parse().expect("address");
     settings.http_workers = 1;
+    // Stage every next run at once, so tests see it; `staged.rs` tests the horizon itself.
+    settings.stage_ahead_seconds = 2 * 86_400;
     settings.log_format = LogFormat::Text;
     settings
 }

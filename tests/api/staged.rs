@@ -189,3 +189,30 @@ async fn a_restart_adopts_the_staged_run_ahead_and_publishes_one_that_passed_und
     );
     queue.delete().await;
 }
+
+#[actix_web::test]
+async fn a_run_is_staged_only_once_its_instant_is_within_the_horizon() {
+    let database = std::sync::Arc::new(crate::helpers::TestDatabase::new(Backend::Sqlite).await);
+    let mut settings = test_settings(Scope::Real, &database);
+    settings.stage_ahead_seconds = 1;
+    let app = spawn_app_with(settings, database).await;
+    let mut queue = TestQueue::new("real").await;
+    app.post_job(&json!({"job_id": "later", "queue": queue.name, "interval_seconds": 4}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let early = app.all_runs("later").await;
+    let staged = staged_other_than(&app, "later", &Value::Null).await;
+    let message = queue.next(Duration::from_secs(6)).await.expect("the fire");
+
+    assert!(
+        early.is_empty(),
+        "nothing staged 3.5 s ahead with a 1 s horizon: {early:?}"
+    );
+    let staged = staged.expect("staged within the horizon");
+    assert_eq!(
+        message.body["run_id"], staged["run_id"],
+        "the fire is the staged run"
+    );
+    queue.delete().await;
+}

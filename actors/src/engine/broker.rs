@@ -140,11 +140,15 @@ pub struct BrokerActor {
     declaring: HashMap<String, Vec<Publish>>,
     backoff: Duration,
     last_error: Option<String>,
+    /// Whether the connection is up, for the job actors to read without a message.
+    connected: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl BrokerActor {
-    pub fn new(url: String) -> Self {
+    /// `connected` is kept true while the connection is up.
+    pub fn new(url: String, connected: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Self {
         BrokerActor {
+            connected,
             url,
             link: Link::Down,
             generation: 0,
@@ -202,6 +206,9 @@ impl BrokerActor {
                         actor.backoff = MIN_BACKOFF;
                         actor.last_error = None;
                         metrics::gauge!(crate::metrics::BROKER_CONNECTED).set(1.0);
+                        actor
+                            .connected
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
                         actor.drain(ctx);
                     }
                     Err(error) => {
@@ -226,6 +233,8 @@ impl BrokerActor {
         self.link = Link::Down;
         self.declared.clear();
         metrics::gauge!(crate::metrics::BROKER_CONNECTED).set(0.0);
+        self.connected
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         self.retry_later(ctx, error);
     }
 
@@ -373,6 +382,8 @@ impl Actor for BrokerActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         metrics::gauge!(crate::metrics::BROKER_CONNECTED).set(0.0);
+        self.connected
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         self.connect(ctx);
     }
 }

@@ -131,6 +131,15 @@ struct Fire {
     staged: Option<StagedRun>,
 }
 
+/// What the job's one timer is armed for.
+#[derive(Debug, Clone, Copy)]
+enum Wake {
+    /// Stage the next run: its instant has come within the staging horizon.
+    Stage,
+    /// Fire the next run.
+    Fire,
+}
+
 /// The next scheduled fire, staged ahead as a `scheduled` run row.
 #[derive(Debug, Clone, Copy)]
 struct StagedRun {
@@ -392,7 +401,8 @@ impl JobActor {
         }
     }
 
-    /// Arms the one timer to `next_due`, replacing any armed one.
+    /// Arms the one timer, replacing any armed one: to stage the next run when its instant
+    /// is still beyond the staging horizon, else to fire it.
     fn arm(&mut self, ctx: &mut Context<Self>) {
         if let Some(timer) = self.timer.take() {
             ctx.cancel_future(timer);
@@ -400,8 +410,28 @@ impl JobActor {
         let Some(due) = self.next_due else {
             return;
         };
-        let delay = (due - Utc::now()).to_std().unwrap_or_default();
-        self.timer = Some(ctx.run_later(delay, |actor, ctx| actor.on_timer(ctx)));
+        let now = Utc::now();
+        let (wake, at) =
+            if self.staged.is_none() && self.scheduled() && !self.within_staging(due, now) {
+                (Wake::Stage, due - self.engine.settings.stage_ahead)
+            } else {
+                (Wake::Fire, due)
+            };
+        let delay = (at - now).to_std().unwrap_or_default();
+        self.timer = Some(ctx.run_later(delay, move |actor, ctx| match wake {
+            Wake::Stage => {
+                actor.timer = None;
+                actor.restage(ctx, false);
+                actor.arm(ctx);
+            }
+            Wake::Fire => actor.on_timer(ctx),
+        }));
+    }
+
+    /// Whether `due` is close enough to stage its run now (a timer may wake a little early
+    /// by the wall clock: 100 ms of slack).
+    fn within_staging(&self, due: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        due - now <= self.engine.settings.stage_ahead + Duration::milliseconds(100)
     }
 
     fn on_timer(&mut self, ctx: &mut Context<Self>) {
@@ -425,13 +455,14 @@ impl JobActor {
                 "woke late: due instants passed meanwhile were coalesced into this fire");
         }
         self.set_next_due(next);
-        self.arm(ctx);
         self.restage(ctx, false);
+        self.arm(ctx);
     }
 
     /// Keeps the staged run in step with the next due instant: a staged run for another
-    /// instant (or none: paused, unscheduled) is deleted, and the next instant gets one.
-    /// `force` replaces it even for the same instant (its params changed).
+    /// instant (or none: paused, unscheduled) is deleted, and the next instant gets one once
+    /// it is within the staging horizon (`SCHEDULER_STAGE_AHEAD_SECONDS`; the timer wakes to
+    /// stage it otherwise). `force` replaces it even for the same instant (its params changed).
     fn restage(&mut self, ctx: &mut Context<Self>, force: bool) {
         let wanted = self.next_due.filter(|_| self.scheduled());
         if let Some(staged) = self.staged {
@@ -443,7 +474,7 @@ impl JobActor {
                 run_id: staged.run_id,
             });
         }
-        let Some(due_at) = wanted else {
+        let Some(due_at) = wanted.filter(|due| self.within_staging(*due, Utc::now())) else {
             return;
         };
         let run_id = Uuid::new_v4();
@@ -554,18 +585,20 @@ impl JobActor {
         self.in_flight.push(run);
         self.gauge_in_flight(1.0);
         match fire.staged {
-            // The row is in the table: the fire is the publish. The row says `pending` a
-            // group commit later (off the fire's path; folded into the `queued` write when the
-            // confirm comes first), so a fire waiting for the broker shows as one.
+            // The row is in the table: the fire is the publish, and the row goes `scheduled`
+            // → `queued` on the confirm. While the broker is down the fire waits in its outbox:
+            // the row says `pending` then (off the fire's path), so it shows as one.
             Some(staged) if staged.written => {
                 self.engine.broker.do_send(publish);
-                self.persist(StateWrite::RunStatus {
-                    run_id,
-                    status: RunStatus::Pending,
-                    started_at: None,
-                    finished_at: None,
-                    error: None,
-                });
+                if !self.engine.broker_up.load(Ordering::Relaxed) {
+                    self.persist(StateWrite::RunStatus {
+                        run_id,
+                        status: RunStatus::Pending,
+                        started_at: None,
+                        finished_at: None,
+                        error: None,
+                    });
+                }
             }
             // Staged too close to its instant to be written yet: publish behind the write.
             Some(_) => self.engine.persistence.do_send(PersistThenPublish(
@@ -880,8 +913,8 @@ impl JobActor {
             None => self.timing.first_after(now),
         };
         self.set_next_due(next);
-        self.arm(ctx);
         self.restage(ctx, false);
+        self.arm(ctx);
     }
 
     fn reload(&mut self, ctx: &mut Context<Self>, config: Arc<JobConfig>) {
@@ -920,6 +953,7 @@ impl JobActor {
         if !schedule_changed {
             if params_changed {
                 self.restage(ctx, true);
+                self.arm(ctx);
             }
             return;
         }
@@ -934,8 +968,8 @@ impl JobActor {
             None
         };
         self.set_next_due(next);
-        self.arm(ctx);
         self.restage(ctx, params_changed);
+        self.arm(ctx);
     }
 }
 

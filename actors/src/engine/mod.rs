@@ -44,6 +44,8 @@ pub struct EngineSettings {
     pub metrics_per_job: bool,
     /// The queue completion reports may be published to; refused ones go to `{queue}.dead`.
     pub reports_queue: String,
+    /// How long before its due instant the next run is staged.
+    pub stage_ahead: chrono::Duration,
 }
 
 /// Shared by every actor of the engine.
@@ -58,6 +60,8 @@ pub struct EngineContext {
     pub started: std::time::Instant,
     /// What the API reads: every job, kept current by the supervisor and persistence.
     pub read_model: Arc<ReadModel>,
+    /// Whether the broker connection is up (kept by the broker actor).
+    pub broker_up: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A running engine: the addresses the API talks to.
@@ -81,7 +85,8 @@ impl Engine {
         let started = std::time::Instant::now();
         let jobs = store.list_jobs(settings.scope).await?;
         let open_runs = store.open_runs(settings.scope).await?;
-        let broker = BrokerActor::new(settings.rabbitmq_url.clone()).start();
+        let broker_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let broker = BrokerActor::new(settings.rabbitmq_url.clone(), broker_up.clone()).start();
         let read_model = Arc::new(ReadModel::default());
         let persistence = PersistenceActor::new(
             store.clone(),
@@ -98,6 +103,7 @@ impl Engine {
             loading: std::sync::atomic::AtomicUsize::new(jobs.len()),
             started,
             read_model: read_model.clone(),
+            broker_up,
         });
         let supervisor = Supervisor::new(context.clone(), jobs, open_runs).start();
         let reports = report_consumer::ReportConsumer {
