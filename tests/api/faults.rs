@@ -144,3 +144,49 @@ async fn broker_outage_loses_no_fire() {
     );
     consumer.delete().await;
 }
+
+/// A kill -9 while a fire waits for the broker (published into the outbox, no confirm): after
+/// the restart the instant is published under its staged run_id and no other.
+#[actix_web::test]
+async fn a_kill_9_while_publishing_republishes_under_the_same_run_id() {
+    use crate::crash::{create, free_port, run_ids_for_due, staged_run, start_with, wait_ready};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("scheduler.db");
+    let queue_name = TestQueue::new("real").await.close().await;
+    let client = reqwest::Client::new();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let env = [("SCHEDULER_STAGE_AHEAD_SECONDS", "60")];
+
+    let mut first = start_with(&db, dir.path(), port, &env);
+    wait_ready(&client, &base).await;
+    create(&client, &base, json!({"job_id": "outboxed", "queue": queue_name, "interval_seconds": 10, "max_parallel": 10})).await;
+    let staged = staged_run(&client, &base, "outboxed").await;
+    let due: chrono::DateTime<chrono::Utc> = staged["due_at"].as_str().unwrap().parse().unwrap();
+    let outage = BrokerStopped::now();
+    let stopped_before_due = chrono::Utc::now() < due;
+    let wait = (due + chrono::Duration::milliseconds(800) - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(wait).await;
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reaped");
+    drop(outage);
+    let mut second = start_with(&db, dir.path(), port, &env);
+    wait_ready(&client, &base).await;
+    let mut consumer = TestQueue::consume(queue_name).await;
+    let received = consumer.collect_for(Duration::from_secs(3)).await;
+    second.kill().expect("SIGKILL");
+    second.wait().expect("reaped");
+    consumer.delete().await;
+
+    assert!(
+        stopped_before_due,
+        "the broker was stopped before the instant (slow rabbitmqctl?)"
+    );
+    assert_eq!(
+        run_ids_for_due(&received, &staged),
+        std::collections::BTreeSet::from([staged["run_id"].as_str().unwrap().to_string()]),
+        "the instant is delivered under its staged run_id only: {received:?}"
+    );
+}
