@@ -18,16 +18,28 @@ pub fn is_json(content_type: &str) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// Refuses a `POST`, `PUT` or `PATCH` whose `Content-Type` is not JSON with 415, whether or not
-/// it has a body. `DELETE` carries no body and always needs a CORS preflight, so it passes.
+/// Whether `method path` is one of the API's changes (`POST /jobs`, `PUT /jobs/{id}`,
+/// `POST /jobs/{id}/run-now|pause|resume|last-run`). Anything else is routed as usual (404,
+/// 405), so the content-type rule never hides a wrong path or method.
+pub fn is_change(method: &Method, path: &str) -> bool {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
+        (&Method::POST, ["jobs"]) => true,
+        (&Method::PUT, ["jobs", id]) => !id.is_empty(),
+        (&Method::POST, ["jobs", id, action]) => {
+            !id.is_empty() && matches!(*action, "run-now" | "pause" | "resume" | "last-run")
+        }
+        _ => false,
+    }
+}
+
+/// Refuses a change (see [`is_change`]) whose `Content-Type` is not JSON with 415, whether or
+/// not it has a body. `DELETE` carries no body and always needs a CORS preflight, so it passes.
 pub async fn require_json(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    if matches!(
-        *request.method(),
-        Method::POST | Method::PUT | Method::PATCH
-    ) {
+    if is_change(request.method(), request.path()) {
         let content_type = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -46,7 +58,20 @@ pub async fn require_json(
 
 #[cfg(test)]
 mod tests {
-    use super::is_json;
+    use super::{is_change, is_json, Method};
+
+    #[test]
+    fn only_the_api_changes_need_json() {
+        assert!(is_change(&Method::POST, "/jobs"));
+        assert!(is_change(&Method::PUT, "/jobs/a"));
+        assert!(is_change(&Method::POST, "/jobs/a/pause"));
+        assert!(is_change(&Method::POST, "/jobs/a/last-run"));
+        assert!(!is_change(&Method::PATCH, "/jobs/a"));
+        assert!(!is_change(&Method::POST, "/jobs/a"));
+        assert!(!is_change(&Method::POST, "/jobs/a/elsewhere"));
+        assert!(!is_change(&Method::DELETE, "/jobs/a"));
+        assert!(!is_change(&Method::GET, "/jobs"));
+    }
 
     #[test]
     fn json_is_recognised_with_parameters_and_in_any_case() {

@@ -16,47 +16,59 @@ pub use auth::ApiToken;
 
 /// Mounts every route on an actix-web app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health::health))
-        .route("/ready", web::get().to(health::ready))
-        .route("/metrics", web::get().to(metrics::metrics))
-        .service(
-            utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
-                .url(
-                    "/openapi.json",
-                    <crate::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
-                )
-                // No call-out to the public validator: the page works offline.
-                .config(utoipa_swagger_ui::Config::new(["/openapi.json"]).validator_url("none")),
-        )
-        .service(
-            web::scope("/jobs")
-                // Registered last, runs first: the token is checked before anything else.
-                .wrap(actix_web::middleware::from_fn(content_type::require_json))
-                .wrap(actix_web::middleware::from_fn(auth::require_token))
-                .service(
-                    web::resource("")
-                        .route(web::get().to(jobs::list))
-                        .route(web::post().to(jobs::create))
-                        .default_service(not_allowed("GET, POST")),
-                )
-                .service(
-                    web::resource("/{job_id}")
-                        .route(web::get().to(jobs::get))
-                        .route(web::put().to(jobs::update))
-                        .route(web::delete().to(jobs::delete))
-                        .default_service(not_allowed("GET, PUT, DELETE")),
-                )
-                .service(post_only("/{job_id}/run-now", control::run_now))
-                .service(post_only("/{job_id}/pause", control::pause))
-                .service(post_only("/{job_id}/resume", control::resume))
-                .service(post_only("/{job_id}/last-run", control::last_run))
-                .service(
-                    web::resource("/{job_id}/runs")
-                        .route(web::get().to(control::runs))
-                        .default_service(not_allowed("GET")),
-                ),
-        )
-        .default_service(web::to(no_route));
+    cfg.service(
+        web::resource("/health")
+            .route(web::get().to(health::health))
+            .default_service(not_allowed("GET")),
+    )
+    .service(
+        web::resource("/ready")
+            .route(web::get().to(health::ready))
+            .default_service(not_allowed("GET")),
+    )
+    .service(
+        web::resource("/metrics")
+            .route(web::get().to(metrics::metrics))
+            .default_service(not_allowed("GET")),
+    )
+    .service(
+        utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+            .url(
+                "/openapi.json",
+                <crate::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
+            )
+            // No call-out to the public validator: the page works offline.
+            .config(utoipa_swagger_ui::Config::new(["/openapi.json"]).validator_url("none")),
+    )
+    .service(
+        web::scope("/jobs")
+            // Registered last, runs first: the token is checked before anything else.
+            .wrap(actix_web::middleware::from_fn(content_type::require_json))
+            .wrap(actix_web::middleware::from_fn(auth::require_token))
+            .service(
+                web::resource("")
+                    .route(web::get().to(jobs::list))
+                    .route(web::post().to(jobs::create))
+                    .default_service(not_allowed("GET, POST")),
+            )
+            .service(
+                web::resource("/{job_id}")
+                    .route(web::get().to(jobs::get))
+                    .route(web::put().to(jobs::update))
+                    .route(web::delete().to(jobs::delete))
+                    .default_service(not_allowed("GET, PUT, DELETE")),
+            )
+            .service(post_only("/{job_id}/run-now", control::run_now))
+            .service(post_only("/{job_id}/pause", control::pause))
+            .service(post_only("/{job_id}/resume", control::resume))
+            .service(post_only("/{job_id}/last-run", control::last_run))
+            .service(
+                web::resource("/{job_id}/runs")
+                    .route(web::get().to(control::runs))
+                    .default_service(not_allowed("GET")),
+            ),
+    )
+    .default_service(web::to(no_route));
 }
 
 fn post_only<F, Args>(path: &str, handler: F) -> actix_web::Resource

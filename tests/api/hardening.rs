@@ -96,7 +96,19 @@ async fn a_chain_report_is_taken_only_for_the_position_the_engine_asked_for() {
             "trigger_source": if seq == 1 { "scheduler" } else { "auto-reschedule" }})
     };
 
+    let forged_bootstrap = app
+        .post(
+            "/jobs/chain/last-run",
+            Some(&report(json!(uuid::Uuid::new_v4()), 1, &chain_id)),
+        )
+        .await;
     let first = app
+        .post(
+            "/jobs/chain/last-run",
+            Some(&report(bootstrap.body["run_id"].clone(), 1, &chain_id)),
+        )
+        .await;
+    let first_again = app
         .post(
             "/jobs/chain/last-run",
             Some(&report(bootstrap.body["run_id"].clone(), 1, &chain_id)),
@@ -139,7 +151,20 @@ async fn a_chain_report_is_taken_only_for_the_position_the_engine_asked_for() {
         .await;
 
     assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(
+        forged_bootstrap.status,
+        StatusCode::NOT_FOUND,
+        "position 1 is the engine's own"
+    );
     assert_eq!(first.body["reschedule"], true);
+    assert_eq!(
+        (
+            first_again.body["counted"].clone(),
+            first_again.body["reschedule"].clone()
+        ),
+        (json!(false), json!(true)),
+        "a retried report gets the same verdict and counts once"
+    );
     assert_eq!(
         skipped_ahead.status,
         StatusCode::NOT_FOUND,
@@ -356,10 +381,7 @@ async fn the_bearer_scheme_is_matched_in_any_case_and_405_says_what_is_allowed()
         .send_with(
             Method::PATCH,
             "/jobs/x",
-            &[
-                ("Authorization", "Bearer Tok3n"),
-                ("Content-Type", "application/json"),
-            ],
+            &[("Authorization", "Bearer Tok3n")],
             Some("{}"),
         )
         .await;
@@ -372,7 +394,14 @@ async fn the_bearer_scheme_is_matched_in_any_case_and_405_says_what_is_allowed()
         "the token itself is exact"
     );
     assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(wrong_method.headers["allow"], "GET, PUT, DELETE");
+    assert_eq!(
+        wrong_method.headers["allow"], "GET, PUT, DELETE",
+        "405 before the content type"
+    );
+    let post_health = app.send_with(Method::POST, "/health", &[], None).await;
+    assert_eq!(post_health.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(post_health.body["error"], "method_not_allowed");
+    assert_eq!(post_health.headers["allow"], "GET");
 }
 
 #[actix_web::test]

@@ -105,3 +105,48 @@ async fn a_fire_missed_by_more_than_the_grace_period_is_skipped(backend: Backend
     queue.delete().await;
 }
 crate::on_both_backends!(a_fire_missed_by_more_than_the_grace_period_is_skipped);
+
+/// The previous process fired an instant but died before storing the next one, and the next
+/// one passed too while it was down: that next one is caught up (not lost with the first).
+#[actix_web::test]
+async fn the_instant_after_one_already_fired_is_caught_up_when_it_passed_while_down() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = spawn_app(Scope::Real, Backend::Sqlite).await;
+    let mut queue = crate::amqp::TestQueue::new("real").await;
+    app.post_job(
+        &json!({"job_id": "fired-then-down", "queue": queue.name, "interval_seconds": 60,
+        "max_parallel": 5, "timeout_sec": 3600, "retry_limit": 0}),
+    )
+    .await;
+    let database = app.stop().await;
+    let fired =
+        chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0) - chrono::Duration::seconds(150);
+    let connection = database.connection().await;
+    let backend = connection.get_database_backend();
+    for (sql, values) in [
+        (
+            "UPDATE jobs SET next_due_at = ? WHERE job_id = 'fired-then-down'",
+            vec![fired.naive_utc().into()],
+        ),
+        (
+            "UPDATE job_runs SET due_at = ?, queued_at = ?, status = 'queued' WHERE job_id = 'fired-then-down' AND status = 'scheduled'",
+            vec![fired.naive_utc().into(), fired.naive_utc().into()],
+        ),
+    ] {
+        connection
+            .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await
+            .expect("arrange the state of a process killed after a fire");
+    }
+    let app = spawn_app_with(test_settings(Scope::Real, &database), database.clone()).await;
+    let received = queue.collect_for(std::time::Duration::from_secs(3)).await;
+
+    let dues: Vec<_> = received.iter().map(|r| r.instant("due_at")).collect();
+    assert_eq!(
+        dues,
+        vec![fired + chrono::Duration::seconds(60)],
+        "the instant after the fired one is caught up once, the fired one is not repeated"
+    );
+    drop(app);
+    queue.delete().await;
+}

@@ -197,7 +197,9 @@ pub struct JobActor {
     staged: Option<StagedRun>,
     in_flight: Vec<InFlight>,
     retries: HashMap<Uuid, SpawnHandle>,
-    recent: std::collections::VecDeque<(Uuid, RunStatus)>,
+    /// Recently finished runs with their status and the verdict their report got, so a
+    /// repeated report (a retry whose answer was lost) gets the same answer and counts once.
+    recent: std::collections::VecDeque<(Uuid, RunStatus, bool)>,
     /// Runs restored from the table at start-up, taken over in `started`.
     restored: Vec<RunRecord>,
     /// Queue mode: the current chain (None until started, or restored from the table).
@@ -357,7 +359,8 @@ impl JobActor {
         if self.config.reschedule_mode != RescheduleMode::Queue {
             return None;
         }
-        let (id, seq) = (chain_id?, seq?);
+        // Position 1 is the engine's own bootstrap, never a worker's run.
+        let (id, seq) = (chain_id?, seq.filter(|seq| *seq >= 2)?);
         if let Some(current) = self.chain.as_mut().filter(|chain| chain.id == id) {
             if seq != current.last_seq + 1 {
                 return None;
@@ -370,11 +373,12 @@ impl JobActor {
             }
             return Some(go_on);
         }
+        // A replaced chain has at most one run left out: take its report once, then forget it.
         let old = self
             .old_chains
-            .iter_mut()
-            .find(|chain| chain.id == id && seq == chain.last_seq + 1)?;
-        old.last_seq = seq;
+            .iter()
+            .position(|chain| chain.id == id && seq == chain.last_seq + 1)?;
+        self.old_chains.remove(old);
         Some(false)
     }
 
@@ -734,7 +738,14 @@ impl JobActor {
         if self.recent.len() == RECENT_FINISHED {
             self.recent.pop_front();
         }
-        self.recent.push_back((run_id, status));
+        self.recent.push_back((run_id, status, false));
+    }
+
+    /// Keeps the verdict a run's report got, for a repeat of that report.
+    fn note_verdict(&mut self, run_id: Uuid, reschedule: bool) {
+        if let Some(entry) = self.recent.iter_mut().rev().find(|(id, ..)| *id == run_id) {
+            entry.2 = reschedule;
+        }
     }
 
     fn retry_later(&mut self, ctx: &mut Context<Self>, run: InFlight) {
@@ -880,21 +891,26 @@ impl JobActor {
             }
             None => self.stored_next_due,
         };
+        // The previous process fired this instant (its run is restored or was settled above)
+        // but was stopped before it stored the next one: the candidate is the instant after it.
+        let fired_before = |due: DateTime<Utc>| {
+            self.in_flight.iter().any(|run| {
+                run.trigger == TriggerSource::Scheduler
+                    && whole_seconds(run.due_at) == whole_seconds(due)
+            }) || settled
+                .iter()
+                .any(|settled| whole_seconds(*settled) == whole_seconds(due))
+        };
+        let stored = match stored {
+            Some(due) if due <= now && fired_before(due) => self.timing.next_after(due, due).0,
+            other => other,
+        };
         let next = match stored {
             Some(due) if due > now => Some(due),
             Some(due) => {
                 let late = now - due;
                 let grace = self.engine.settings.misfire_grace;
-                let already_fired = self.in_flight.iter().any(|run| {
-                    run.trigger == TriggerSource::Scheduler
-                        && whole_seconds(run.due_at) == whole_seconds(due)
-                }) || settled
-                    .iter()
-                    .any(|settled| whole_seconds(*settled) == whole_seconds(due));
-                if already_fired {
-                    // The previous process recorded this fire (its run is restored above) but
-                    // was stopped before it stored the next instant: not a missed fire.
-                } else if late <= grace {
+                if late <= grace {
                     self.count_missed("caught_up", 1);
                     let config = &self.config;
                     tracing::warn!(job_id = %config.job_id, scope = %config.scope, trigger_source = "scheduler",
@@ -997,10 +1013,14 @@ impl Actor for JobActor {
         if self.queue_mode_active() {
             if self.fresh {
                 self.start_chain(ctx, "job created");
-            } else {
-                // The chain may be running: adopt it from its next report, or restart it if
-                // none comes in time.
+            } else if self.chain.is_some() {
+                // The chain on record may be running: its next report goes on, or the
+                // watchdog restarts it if none comes in time.
                 self.arm_watchdog(ctx);
+            } else {
+                // No chain on record (a row from before chains were kept): a chain of unknown
+                // origin is never adopted, so start one; an old one stops at its next report.
+                self.start_chain(ctx, "no chain on record");
             }
         }
     }
@@ -1075,6 +1095,7 @@ impl Handler<Complete> for JobActor {
             // restored after a restart has none: its report says which it was).
             let chain = chain.or(report.chain_id.zip(report.chain_seq));
             let reschedule = self.chain_verdict(ctx, chain);
+            self.note_verdict(run_id, reschedule);
             return Ok(Completion {
                 run_id: Some(run_id),
                 status,
@@ -1083,12 +1104,12 @@ impl Handler<Complete> for JobActor {
                 duration_seconds: Some(duration),
             });
         }
-        if let Some((_, earlier)) = self.recent.iter().find(|(id, _)| *id == run_id) {
+        if let Some((_, earlier, reschedule)) = self.recent.iter().find(|(id, ..)| *id == run_id) {
             return Ok(Completion {
                 run_id: Some(run_id),
                 status: *earlier,
                 counted: false,
-                reschedule: false,
+                reschedule: *reschedule,
                 duration_seconds: None,
             });
         }
@@ -1127,6 +1148,7 @@ impl Handler<Complete> for JobActor {
             last_error: report.error,
         });
         self.remember(run_id, status);
+        self.note_verdict(run_id, reschedule);
         Ok(Completion {
             run_id: Some(run_id),
             status,
