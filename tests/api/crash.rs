@@ -90,6 +90,7 @@ async fn a_kill_9_with_publishes_in_flight_loses_no_fire_and_fires_none_twice() 
 
     let mut second = start(&db, dir.path(), port);
     wait_ready(&client, &base).await;
+    let restarted_at = Utc::now();
     received.extend(queue.collect_for(Duration::from_secs(4)).await);
     let mut stuck = Vec::new();
     let mut recorded = HashMap::new();
@@ -160,6 +161,10 @@ async fn a_kill_9_with_publishes_in_flight_loses_no_fire_and_fires_none_twice() 
                 pair[1]
             );
         }
+        assert!(
+            dues.keys().any(|due| *due > restarted_at),
+            "{job_id}: fires go on after the restart"
+        );
         let last = before_kill.last().expect("fired before the kill");
         assert!(
             killed_at.trunc_subsecs(0) - *last <= chrono::Duration::seconds(1),
