@@ -1,4 +1,4 @@
-//! The `jobs` table with exactly the columns, types and defaults of the seed's §4.
+//! The `jobs` table with exactly the columns, types and defaults of the seed design.
 
 use sea_orm_migration::prelude::*;
 

@@ -1,4 +1,4 @@
-//! `job_runs`: one row per fire of a job (SPEC §6), kept bounded per job by the engine.
+//! `job_runs`: one row per fire of a job, kept bounded per job by the engine.
 
 use sea_orm_migration::prelude::*;
 

@@ -1,4 +1,4 @@
-//! Scheduled fires reach RabbitMQ with the message of SPEC §3, on time.
+//! Scheduled fires reach RabbitMQ with the message of the contract, on time.
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The seed's §10 registrations, read from `config/examples/`, exactly as written there.
+//! The seed's example registrations, read from `config/examples/`, exactly as written there.
 
 use actors::Scope;
 use reqwest::StatusCode;
