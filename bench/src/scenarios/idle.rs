@@ -6,10 +6,9 @@ use std::sync::Mutex;
 
 use anyhow::Result;
 
-use super::spread::{baselines_on, ours_on, Shape, COLUMNS};
+use super::spread::{baselines_on, ours_on, ratio_row, Shape, COLUMNS};
 use super::{ms, Bench};
 use crate::report::table;
-use crate::util;
 
 const JOBS: u32 = 10;
 
@@ -30,20 +29,7 @@ pub async fn run(bench: &mut Bench) -> Result<()> {
         rows.push(aps.row("APScheduler 3.x + pika", JOBS));
         rows.push(tokio_timers.row("bare tokio tasks (no publish)", JOBS));
         rows.push(actix_timers.row("bare actix actors (no publish)", JOBS));
-        rows.push(vec![
-            format!("{JOBS}"),
-            "ratio jennie / APScheduler".into(),
-            String::new(),
-            String::new(),
-            String::new(),
-            util::ratio(ours.lateness.p50, aps.lateness.p50),
-            util::ratio(ours.lateness.p99, aps.lateness.p99),
-            util::ratio(ours.lateness.max, aps.lateness.max),
-            String::new(),
-            String::new(),
-            util::ratio(ours.cpu_percent, aps.cpu_percent),
-            String::new(),
-        ]);
+        rows.push(ratio_row(JOBS, &ours, &aps));
         bench.report.check(
             "idle: ahead of APScheduler (p50, p99, max)",
             format!(

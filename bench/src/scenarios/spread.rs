@@ -277,6 +277,24 @@ pub(super) async fn baselines_on(
     Ok([aps_figures, bare_figures(0), bare_figures(1)])
 }
 
+/// The row of ratios jennie / APScheduler under a size's rows.
+pub(super) fn ratio_row(n: u32, ours: &Figures, aps: &Figures) -> Vec<String> {
+    vec![
+        format!("{n}"),
+        "ratio jennie / APScheduler".into(),
+        String::new(),
+        String::new(),
+        String::new(),
+        util::ratio(ours.lateness.p50, aps.lateness.p50),
+        util::ratio(ours.lateness.p99, aps.lateness.p99),
+        util::ratio(ours.lateness.max, aps.lateness.max),
+        String::new(),
+        String::new(),
+        util::ratio(ours.cpu_percent, aps.cpu_percent),
+        String::new(),
+    ]
+}
+
 /// The columns of [`Figures::row`].
 pub(super) const COLUMNS: [&str; 12] = [
     "N",
@@ -329,20 +347,7 @@ pub async fn run(bench: &mut Bench) -> Result<()> {
         rows.push(aps.row("APScheduler 3.x + pika", n));
         rows.push(tokio_timers.row("bare tokio tasks (no publish)", n));
         rows.push(actix_timers.row("bare actix actors (no publish)", n));
-        rows.push(vec![
-            format!("{n}"),
-            "ratio jennie / APScheduler".into(),
-            String::new(),
-            String::new(),
-            String::new(),
-            util::ratio(ours.lateness.p50, aps.lateness.p50),
-            util::ratio(ours.lateness.p99, aps.lateness.p99),
-            util::ratio(ours.lateness.max, aps.lateness.max),
-            String::new(),
-            String::new(),
-            util::ratio(ours.cpu_percent, aps.cpu_percent),
-            String::new(),
-        ]);
+        rows.push(ratio_row(n, &ours, &aps));
         check(bench, n, &ours, &aps);
     }
     let window = bench.window().as_secs();
