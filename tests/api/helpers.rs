@@ -309,6 +309,22 @@ impl TestApp {
         reply.body.as_array().expect("a JSON array").clone()
     }
 
+    /// The staged next fire of `job_id` once its row is written (polls for up to 5 s).
+    pub async fn staged_run(&self, job_id: &str) -> Value {
+        for _ in 0..100 {
+            if let Some(run) = self
+                .all_runs(job_id)
+                .await
+                .into_iter()
+                .find(|run| run["status"] == "scheduled")
+            {
+                return run;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no staged run of {job_id} was written within 5 s");
+    }
+
     /// Polls the run history until `done` holds for it (at most `seconds`).
     pub async fn runs_until(
         &self,

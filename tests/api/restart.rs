@@ -32,6 +32,7 @@ async fn restart_with_missed_fire(
     grace_seconds: u64,
 ) -> (crate::helpers::TestApp, chrono::DateTime<chrono::Utc>) {
     use sea_orm::{ConnectionTrait, Statement};
+    app.staged_run(job_id).await;
     let database = app.stop().await;
     let missed = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() - late, 0);
     let connection = database.connection().await;
@@ -45,7 +46,7 @@ async fn restart_with_missed_fire(
         .await
         .expect("move next_due_at into the past");
     // The staged run of that instant was due then too.
-    connection
+    let moved = connection
         .execute_raw(Statement::from_sql_and_values(
             backend,
             "UPDATE job_runs SET due_at = ?, queued_at = ? WHERE job_id = ? AND status = 'scheduled'",
@@ -53,6 +54,11 @@ async fn restart_with_missed_fire(
         ))
         .await
         .expect("move the staged run into the past");
+    assert_eq!(
+        moved.rows_affected(),
+        1,
+        "one staged run of {job_id} to move"
+    );
     let mut settings = test_settings(Scope::Real, &database);
     settings.misfire_grace_seconds = grace_seconds;
     (spawn_app_with(settings, database.clone()).await, missed)
@@ -118,6 +124,7 @@ async fn the_instant_after_one_already_fired_is_caught_up_when_it_passed_while_d
         "max_parallel": 5, "timeout_sec": 3600, "retry_limit": 0}),
     )
     .await;
+    app.staged_run("fired-then-down").await;
     let database = app.stop().await;
     let fired =
         chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0) - chrono::Duration::seconds(150);
@@ -133,10 +140,11 @@ async fn the_instant_after_one_already_fired_is_caught_up_when_it_passed_while_d
             vec![fired.naive_utc().into(), fired.naive_utc().into()],
         ),
     ] {
-        connection
+        let changed = connection
             .execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await
             .expect("arrange the state of a process killed after a fire");
+        assert_eq!(changed.rows_affected(), 1, "{sql}");
     }
     let app = spawn_app_with(test_settings(Scope::Real, &database), database.clone()).await;
     let received = queue.collect_for(std::time::Duration::from_secs(3)).await;
