@@ -12,7 +12,7 @@ pub const RUNS_IN_FLIGHT: &str = "jennie_runs_in_flight";
 /// Fires missed while the service was down or asleep: `{job_id, scope, outcome}` with outcome
 /// `caught_up`, `skipped` or `coalesced`.
 pub const MISSED_FIRES_TOTAL: &str = "jennie_missed_fires_total";
-/// Publish outcomes: `{result}` = `ack`, `nack`, `unroutable`, `declare_error`, `connection_lost`.
+/// Publish outcomes: `{result}` = `ack`, `nack`, `unroutable`, `declare_error`, `encode_error`, `connection_lost`.
 pub const PUBLISH_TOTAL: &str = "jennie_publish_total";
 /// 1 while the broker connection is up, else 0.
 pub const BROKER_CONNECTED: &str = "jennie_broker_connected";

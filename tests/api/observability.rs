@@ -218,8 +218,10 @@ async fn json_logs_are_json_and_carry_the_run_fields() {
         .iter()
         .find(|event| event["message"] == "firing" && event["run_id"] == run_id.as_str())
         .unwrap_or_else(|| panic!("no firing event for {run_id}: {lines:#?}"));
-    assert_eq!(firing["job_id"], "logged");
-    assert_eq!(firing["scope"], "real");
+    // The job's fields come from the span every line of a job actor runs in.
+    assert_eq!(firing["span"]["name"], "job");
+    assert_eq!(firing["span"]["job_id"], "logged");
+    assert_eq!(firing["span"]["scope"], "real");
     assert_eq!(firing["trigger_source"], "manual");
     assert!(
         events.iter().any(|event| event["target"] == "http"

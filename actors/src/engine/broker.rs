@@ -3,7 +3,8 @@
 //! message), declares each durable queue once per connection, and reconnects with backoff on
 //! its own. Messages it cannot publish yet wait in its outbox, in order, and go out when the
 //! connection is back; a publish lost with a connection is sent again (same run_id, so a
-//! worker can drop a duplicate).
+//! worker can drop a duplicate). It encodes each message itself: the job actor hands over
+//! the contract's `JobMessage`, and the JSON is made where it is sent.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOpti
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Event};
 use uuid::Uuid;
+use worker::JobMessage;
 
 /// Unconfirmed publishes allowed at once.
 const CONFIRM_WINDOW: usize = 2048;
@@ -30,7 +32,7 @@ pub struct Publish {
     pub run_id: Uuid,
     /// For log lines about this run: job, scope and trigger.
     pub about: RunLabel,
-    pub payload: Vec<u8>,
+    pub message: JobMessage,
     /// Told the outcome once the broker confirmed or finally refused the message.
     pub reply_to: Option<Recipient<PublishOutcome>>,
     rejections: u32,
@@ -47,16 +49,15 @@ pub struct RunLabel {
 impl Publish {
     pub fn new(
         queue: String,
-        run_id: Uuid,
         about: RunLabel,
-        payload: Vec<u8>,
+        message: JobMessage,
         reply_to: Option<Recipient<PublishOutcome>>,
     ) -> Self {
         Publish {
             queue,
-            run_id,
+            run_id: message.run_id,
             about,
-            payload,
+            message,
             reply_to,
             rejections: 0,
         }
@@ -80,6 +81,8 @@ pub enum PublishFailure {
     Unroutable,
     #[error("declaring queue failed: {0}")]
     Declare(String),
+    #[error("the message could not be encoded: {0}")]
+    Encode(String),
 }
 
 /// What `/ready` and the metrics need to know about the broker.
@@ -292,6 +295,7 @@ impl BrokerActor {
             Attempt::Rejected(PublishFailure::Nacked) => "nack",
             Attempt::Rejected(PublishFailure::Unroutable) => "unroutable",
             Attempt::Rejected(PublishFailure::Declare(_)) => "declare_error",
+            Attempt::Rejected(PublishFailure::Encode(_)) => "encode_error",
         };
         metrics::counter!(crate::metrics::PUBLISH_TOTAL, "result" => result).increment(1);
         let outcome = match attempt {
@@ -306,7 +310,9 @@ impl BrokerActor {
                     // A failed declaration closes the channel: reopen it.
                     self.declared.remove(&publish.queue);
                     self.lose_connection(ctx, generation, failure.to_string());
-                } else if publish.rejections + 1 < MAX_REJECTIONS {
+                } else if !matches!(failure, PublishFailure::Encode(_))
+                    && publish.rejections + 1 < MAX_REJECTIONS
+                {
                     publish.rejections += 1;
                     self.declared.remove(&publish.queue);
                     self.outbox.push_back(publish);
@@ -347,6 +353,10 @@ async fn publish_once(channel: Channel, publish: Publish, declare: bool) -> Atte
             };
         }
     }
+    let payload = match serde_json::to_vec(&publish.message) {
+        Ok(payload) => payload,
+        Err(error) => return Attempt::Rejected(PublishFailure::Encode(error.to_string())),
+    };
     let properties = BasicProperties::default()
         .with_content_type("application/json".into())
         .with_delivery_mode(2)
@@ -361,7 +371,7 @@ async fn publish_once(channel: Channel, publish: Publish, declare: bool) -> Atte
             "".into(),
             publish.queue.as_str().into(),
             options,
-            &publish.payload,
+            &payload,
             properties,
         )
         .await

@@ -2,13 +2,12 @@
 //! user) and the persistence actor (the only writer of engine state). See ARCHITECTURE.md.
 
 mod broker;
-mod job_actor;
+mod job;
 mod persistence;
 mod read_model;
 mod report_consumer;
 pub mod reports;
 mod supervisor;
-mod timing;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,13 +16,12 @@ use actix::prelude::*;
 use chrono_tz::Tz;
 
 pub use broker::{BrokerActor, BrokerStatus, GetBrokerStatus, PublishFailure, StopBroker};
-pub use job_actor::{Complete, Completion, ReportRefused, RunNow, RunNowRejected};
+pub use job::{Complete, Completion, ReportRefused, RunNow, RunNowRejected};
 pub use persistence::{FlushAndStop, GetPersistenceStatus, PersistenceActor, PersistenceStatus};
 pub use read_model::ReadModel;
 pub use supervisor::{
     CompleteJobRun, CountJobs, NoSuchJob, Remove, RunJobNow, StopAll, Supervisor, Upsert,
 };
-pub use timing::Timing;
 
 use crate::job::Scope;
 use crate::store::{Store, StoreError};
@@ -88,13 +86,9 @@ impl Engine {
         let broker_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let broker = BrokerActor::new(settings.rabbitmq_url.clone(), broker_up.clone()).start();
         let read_model = Arc::new(ReadModel::default());
-        let persistence = PersistenceActor::new(
-            store.clone(),
-            broker.clone(),
-            settings.history_limit,
-            read_model.clone(),
-        )
-        .start();
+        let persistence =
+            PersistenceActor::new(store.clone(), settings.history_limit, read_model.clone())
+                .start();
         let context = Arc::new(EngineContext {
             settings,
             store,

@@ -1,15 +1,15 @@
 //! The persistence actor: the only writer of engine-owned state (`next_due_at`, `last_*`) and
 //! of the run history. Writes are batched: whatever arrives while a batch is being committed
 //! goes into the next one, in one transaction. On a database error the batch is kept (up to a
-//! bound) and retried with backoff, so a short outage loses nothing; publishes that wait for
-//! their `pending` row are released either way, so a database outage never holds back a fire.
+//! bound) and retried with backoff, so a short outage loses nothing. It knows no broker: a
+//! job actor that needs a row before a publish asks with [`PersistRow`] and is told when the
+//! batch holding it ended, landed or not, so a database outage never holds back a fire.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::broker::{BrokerActor, Publish};
 use crate::run::StateWrite;
 use crate::store::{Store, StoreError};
 
@@ -17,8 +17,6 @@ use crate::store::{Store, StoreError};
 const MAX_BUFFERED_WRITES: usize = 1_000_000;
 const MIN_RETRY: Duration = Duration::from_millis(200);
 const MAX_RETRY: Duration = Duration::from_secs(5);
-/// The longest a publish waits for its `pending` row: past this the fire goes out anyway.
-const MAX_PUBLISH_HOLD: Duration = Duration::from_millis(500);
 /// State writes that no publish waits for are grouped: such a write is committed at most this
 /// long after it arrives, together with whatever else came meanwhile (one transaction instead
 /// of one per write; on SQLite every statement is a round trip to sqlx's worker thread).
@@ -35,25 +33,26 @@ const PRUNE_EVERY: Duration = Duration::from_secs(2);
 #[rtype(result = "()")]
 pub struct Persist(pub StateWrite);
 
-/// Record a new `pending` run, then publish it (the row is written before the publish).
+/// Record a run's row and tell `reply` when the batch holding it ended. A staged row (status
+/// `scheduled`, well ahead of its instant) rides the ordinary batches; an `urgent` one (a
+/// publish waits for it) is written at once, and answered at once while the database fails.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct PersistThenPublish(pub StateWrite, pub Publish);
-
-/// Record a staged run (status `scheduled`) in the ordinary batches and tell `written` once
-/// its row is committed, so the job actor knows its fire needs no database.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Stage {
+pub struct PersistRow {
     pub write: StateWrite,
     pub run_id: uuid::Uuid,
-    pub written: Recipient<Staged>,
+    pub urgent: bool,
+    pub reply: Recipient<RowWritten>,
 }
 
-/// The staged run's row is in the table.
+/// The batch holding a run's row ended: committed (`landed`), or failed (it is retried, and
+/// nobody waits for it).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Staged(pub uuid::Uuid);
+pub struct RowWritten {
+    pub run_id: uuid::Uuid,
+    pub landed: bool,
+}
 
 /// Write what is buffered now (one attempt), then stop (service shutdown).
 #[derive(Message)]
@@ -74,14 +73,7 @@ pub struct PersistenceStatus {
 
 pub struct PersistenceActor {
     store: Store,
-    broker: Addr<BrokerActor>,
     buffer: Vec<StateWrite>,
-    /// Publishes whose rows are not yet in a batch, with when they arrived.
-    held: Vec<(Instant, Publish)>,
-    /// Publishes whose rows are being written; sent when the write ends.
-    releasing: Vec<(Instant, Publish)>,
-    /// Whether the timer that releases publishes held too long is armed.
-    hold_timer: bool,
     flushing: bool,
     retry: Duration,
     retry_scheduled: bool,
@@ -93,8 +85,8 @@ pub struct PersistenceActor {
     group_timer: bool,
     /// Whether a WAL checkpoint is running.
     checkpointing: bool,
-    /// Staged runs in the buffer, told when the batch that holds them commits.
-    staging: Vec<(uuid::Uuid, Recipient<Staged>)>,
+    /// Rows in the buffer whose actor waits to hear that their batch ended.
+    awaited: Vec<(uuid::Uuid, Recipient<RowWritten>)>,
     /// Told every committed write, so reads show what the table holds.
     read_model: std::sync::Arc<super::ReadModel>,
 }
@@ -102,17 +94,12 @@ pub struct PersistenceActor {
 impl PersistenceActor {
     pub fn new(
         store: Store,
-        broker: Addr<BrokerActor>,
         history_limit: u64,
         read_model: std::sync::Arc<super::ReadModel>,
     ) -> Self {
         PersistenceActor {
             store,
-            broker,
             buffer: Vec::new(),
-            held: Vec::new(),
-            releasing: Vec::new(),
-            hold_timer: false,
             flushing: false,
             retry: MIN_RETRY,
             retry_scheduled: false,
@@ -121,31 +108,18 @@ impl PersistenceActor {
             inserted_since_prune: HashMap::new(),
             group_timer: false,
             checkpointing: false,
-            staging: Vec::new(),
+            awaited: Vec::new(),
             read_model,
         }
     }
 
     fn flush(&mut self, ctx: &mut Context<Self>) {
-        if self.flushing || self.retry_scheduled || (self.buffer.is_empty() && self.held.is_empty())
-        {
+        if self.flushing || self.retry_scheduled || self.buffer.is_empty() {
             return;
         }
         self.flushing = true;
         let batch = std::mem::take(&mut self.buffer);
-        let staged = std::mem::take(&mut self.staging);
-        if !self.held.is_empty() {
-            self.releasing.append(&mut self.held);
-            ctx.run_later(MAX_PUBLISH_HOLD, |actor, _| {
-                if !actor.releasing.is_empty() {
-                    tracing::warn!(
-                        publishes = actor.releasing.len(),
-                        "the database is slow; publishing before the pending rows are written"
-                    );
-                    actor.release_publishes();
-                }
-            });
-        }
+        let awaited = std::mem::take(&mut self.awaited);
         let store = self.store.clone();
         let writing = async move {
             let result = if batch.is_empty() {
@@ -160,13 +134,13 @@ impl PersistenceActor {
                 .into_actor(self)
                 .map(move |(batch, result), actor, ctx| {
                     actor.flushing = false;
-                    actor.release_publishes();
+                    let landed = result.is_ok();
+                    for (run_id, reply) in awaited {
+                        reply.do_send(RowWritten { run_id, landed });
+                    }
                     match result {
                         Ok(()) => {
                             actor.read_model.apply(&batch);
-                            for (run_id, written) in staged {
-                                written.do_send(Staged(run_id));
-                            }
                             if actor.last_error.take().is_some() {
                                 tracing::info!("database writes recovered");
                             }
@@ -249,46 +223,6 @@ impl PersistenceActor {
                 }
             }
         }));
-    }
-
-    fn release_publishes(&mut self) {
-        for (_, publish) in self.releasing.drain(..) {
-            self.broker.do_send(publish);
-        }
-    }
-
-    /// Sends every publish held longer than [`MAX_PUBLISH_HOLD`]: a slow database delays a
-    /// fire by that much at most.
-    fn arm_hold_timer(&mut self, ctx: &mut Context<Self>) {
-        if self.hold_timer {
-            return;
-        }
-        self.hold_timer = true;
-        ctx.run_later(MAX_PUBLISH_HOLD / 5, |actor, ctx| {
-            actor.hold_timer = false;
-            let now = Instant::now();
-            let mut late = 0;
-            // Oldest first (`releasing` holds older publishes than `held`), so order is kept.
-            for list in [&mut actor.releasing, &mut actor.held] {
-                let (expired, kept): (Vec<_>, Vec<_>) = list
-                    .drain(..)
-                    .partition(|(since, _)| now - *since >= MAX_PUBLISH_HOLD);
-                *list = kept;
-                late += expired.len();
-                for (_, publish) in expired {
-                    actor.broker.do_send(publish);
-                }
-            }
-            if late > 0 {
-                tracing::warn!(
-                    publishes = late,
-                    "the database is slow; publishing before the pending rows are written"
-                );
-            }
-            if !actor.held.is_empty() || !actor.releasing.is_empty() {
-                actor.arm_hold_timer(ctx);
-            }
-        });
     }
 
     fn count_inserts(&mut self, batch: &[StateWrite]) {
@@ -374,34 +308,23 @@ impl Handler<Persist> for PersistenceActor {
     }
 }
 
-impl Handler<Stage> for PersistenceActor {
+impl Handler<PersistRow> for PersistenceActor {
     type Result = ();
 
-    /// A staged run that fails to commit is never reported written: its fire then takes the
-    /// write-then-publish road, behind the retried insert.
-    fn handle(&mut self, stage: Stage, ctx: &mut Context<Self>) {
-        self.staging.push((stage.run_id, stage.written));
-        self.handle(Persist(stage.write), ctx);
-    }
-}
-
-impl Handler<PersistThenPublish> for PersistenceActor {
-    type Result = ();
-
-    fn handle(
-        &mut self,
-        PersistThenPublish(write, publish): PersistThenPublish,
-        ctx: &mut Context<Self>,
-    ) {
-        if self.last_error.is_some() {
+    fn handle(&mut self, row: PersistRow, ctx: &mut Context<Self>) {
+        if row.urgent && self.last_error.is_some() {
             // The database is failing: do not hold the fire back for it.
-            self.broker.do_send(publish);
+            row.reply.do_send(RowWritten {
+                run_id: row.run_id,
+                landed: false,
+            });
         } else {
-            self.held.push((Instant::now(), publish));
-            self.arm_hold_timer(ctx);
+            self.awaited.push((row.run_id, row.reply));
         }
-        self.buffer.push(write);
-        self.flush(ctx);
+        self.handle(Persist(row.write), ctx);
+        if row.urgent {
+            self.flush(ctx);
+        }
     }
 }
 
@@ -422,8 +345,6 @@ impl Handler<FlushAndStop> for PersistenceActor {
 
     fn handle(&mut self, _: FlushAndStop, _: &mut Context<Self>) -> Self::Result {
         let batch = std::mem::take(&mut self.buffer);
-        self.releasing.append(&mut self.held);
-        self.release_publishes();
         let store = self.store.clone();
         let read_model = self.read_model.clone();
         Box::pin(

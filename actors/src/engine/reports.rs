@@ -8,7 +8,7 @@ use actix::Addr;
 use serde_json::Value;
 use worker::{CompletionAnswer, CompletionReport};
 
-use super::job_actor::{Complete, Completion, ReportRefused};
+use super::job::{Complete, Completion, ReportRefused};
 use super::supervisor::{CompleteJobRun, NoSuchJob, Supervisor, Upsert};
 use crate::job::{Scope, ValidationError};
 use crate::store::{Store, StoreError};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
-use super::job_actor::{
+use super::job::{
     Complete, Completion, GetNextDue, JobActor, Reload, ReportRefused, RunNow, RunNowRejected,
     Shutdown,
 };

@@ -1,0 +1,138 @@
+//! The job actor: one per job row. It owns the job's schedule timer, its runs in flight (a
+//! [`RunBook`]) with their timeouts and retries, and its queue-mode chain. It never blocks and
+//! never touches the database or the broker itself: every run goes out through
+//! [`dispatch`] (row first, then publish, then the outcome), state changes go to the
+//! persistence actor.
+//!
+//! - `schedule.rs`: the timer, staging, firing, reloads and the resume after a restart
+//!   (decided by the pure `resume.rs` over `timing.rs`);
+//! - `dispatch.rs`: row exists → publish → record the outcome, for every kind of run;
+//! - `run_book.rs`: the pure rules of starting and finishing runs;
+//! - `chain.rs`: the pure queue-mode chain rules; `queue_mode.rs` its bootstrap and watchdog;
+//! - `handlers.rs`: the messages; `telemetry.rs`: metrics and the job's tracing span.
+
+mod chain;
+mod dispatch;
+mod handlers;
+mod messages;
+mod queue_mode;
+mod resume;
+mod run_book;
+mod schedule;
+mod telemetry;
+mod timing;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub use messages::{
+    Complete, Completion, GetNextDue, Reload, ReportRefused, RunNow, RunNowRejected, Shutdown,
+};
+
+use super::EngineContext;
+use crate::job::{JobConfig, JobState};
+use crate::run::{RunRecord, StateWrite};
+use chain::Chains;
+use dispatch::Dispatcher;
+use run_book::{Fire, RunBook, StagedRun};
+use telemetry::JobTelemetry;
+use timing::Timing;
+
+pub struct JobActor {
+    /// Shared with the read model: one copy per job.
+    config: Arc<JobConfig>,
+    timing: Timing,
+    engine: Arc<EngineContext>,
+    dispatcher: Dispatcher,
+    telemetry: JobTelemetry,
+    next_due: Option<DateTime<Utc>>,
+    /// `next_due_at` as stored; written only when it changes.
+    stored_next_due: Option<DateTime<Utc>>,
+    /// The schedule timer (to stage or to fire the next run).
+    timer: Option<SpawnHandle>,
+    /// The next scheduled fire's run, staged ahead of its due instant.
+    staged: Option<StagedRun>,
+    book: RunBook,
+    /// Per run in flight: the timer of its timeout, or of its row's hold.
+    run_timers: HashMap<Uuid, SpawnHandle>,
+    /// Retries waiting for their backoff, with the fire each one is.
+    retries: HashMap<Uuid, (SpawnHandle, Fire)>,
+    /// Runs restored from the table at start-up, taken over in `started`.
+    restored: Vec<RunRecord>,
+    chains: Chains,
+    /// Queue mode: restarts the chain when no report came for interval + timeout.
+    watchdog: Option<SpawnHandle>,
+    /// A new job (not one loaded at start-up): queue mode bootstraps at once.
+    fresh: bool,
+}
+
+impl JobActor {
+    pub fn new(
+        config: Arc<JobConfig>,
+        state: &JobState,
+        open_runs: Vec<RunRecord>,
+        engine: Arc<EngineContext>,
+        fresh: bool,
+    ) -> Self {
+        JobActor {
+            timing: Timing::of(&config, engine.settings.timezone),
+            dispatcher: Dispatcher::new(&engine),
+            telemetry: JobTelemetry::new(&config, engine.settings.metrics_per_job),
+            engine,
+            next_due: None,
+            stored_next_due: state.next_due_at,
+            timer: None,
+            staged: None,
+            book: RunBook::default(),
+            run_timers: HashMap::new(),
+            retries: HashMap::new(),
+            restored: open_runs,
+            chains: Chains::restored(state.chain),
+            watchdog: None,
+            fresh,
+            config,
+        }
+    }
+
+    fn persist(&self, write: StateWrite) {
+        self.dispatcher.write(write);
+    }
+
+    fn span(&self) -> tracing::Span {
+        JobTelemetry::span(&self.config)
+    }
+}
+
+impl Actor for JobActor {
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.telemetry
+            .in_flight(-(self.book.in_flight().len() as f64));
+    }
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span().entered();
+        let staged = self.restore_runs(ctx);
+        self.resume_schedule(ctx, staged);
+        if !self.fresh {
+            // The last actor of the start-up load to arm its timer says so.
+            let loading = &self.engine.loading;
+            let before = loading.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            });
+            if before == Ok(1) {
+                tracing::info!(
+                    elapsed_ms = self.engine.started.elapsed().as_millis() as u64,
+                    "all job timers armed"
+                );
+            }
+        }
+        self.start_queue_mode(ctx);
+    }
+}

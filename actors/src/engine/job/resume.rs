@@ -1,0 +1,306 @@
+//! When a job's timer wakes and what a restart does with the schedule the previous process
+//! left: its staged runs (adopted, published, skipped or deleted) and its stored next instant
+//! (kept, caught up within the grace period, or skipped). Pure: `now` comes in.
+
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use uuid::Uuid;
+
+use super::messages::Wake;
+use super::run_book::StagedRun;
+use super::timing::Timing;
+use crate::run::RunRecord;
+
+/// A timer may wake a little early by the wall clock.
+const EARLY_SLACK_MS: i64 = 100;
+
+/// Whether `due` is close enough to stage its run now.
+pub fn within_staging(due: DateTime<Utc>, now: DateTime<Utc>, ahead: Duration) -> bool {
+    due - now <= ahead + Duration::milliseconds(EARLY_SLACK_MS)
+}
+
+/// What the job's one schedule timer is armed for, and when: to stage the next run while its
+/// instant is beyond the staging horizon and nothing is staged, else to fire it.
+pub fn next_wake(
+    next_due: Option<DateTime<Utc>>,
+    staged: bool,
+    scheduled: bool,
+    now: DateTime<Utc>,
+    ahead: Duration,
+) -> Option<(Wake, DateTime<Utc>)> {
+    let due = next_due?;
+    if !staged && scheduled && !within_staging(due, now, ahead) {
+        Some((Wake::Stage, due - ahead))
+    } else {
+        Some((Wake::Fire, due))
+    }
+}
+
+/// What the previous process left, as of the restart.
+pub struct Left<'a> {
+    pub now: DateTime<Utc>,
+    pub grace: Duration,
+    /// Whether the job is scheduled now (enabled, with a timing).
+    pub scheduled: bool,
+    pub timing: &'a Timing,
+    /// `next_due_at` as stored.
+    pub stored_next_due: Option<DateTime<Utc>>,
+    /// The due instants of scheduled runs it left in flight (restored).
+    pub in_flight_dues: Vec<DateTime<Utc>>,
+    /// Its staged (`scheduled`) runs, oldest first.
+    pub staged: Vec<RunRecord>,
+}
+
+/// What becomes of a staged run left by the previous process.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Adopted {
+    /// Not wanted: the job is not scheduled, or another run is staged ahead.
+    Delete(Uuid),
+    /// Its instant passed while the service was down, within the grace period: publish it
+    /// under its own run_id.
+    Publish { row: RunRecord, late: Duration },
+    /// Passed, later than the grace period: record it `skipped`.
+    Skip { row: RunRecord, late: Duration },
+}
+
+/// The stored next instant passed while the service was down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missed {
+    CaughtUp { due: DateTime<Utc>, late: Duration },
+    Skipped { due: DateTime<Utc>, late: Duration },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resumed {
+    pub adopted: Vec<Adopted>,
+    /// The staged run still ahead: the next fire, under its own run_id.
+    pub ahead: Option<StagedRun>,
+    pub missed: Option<Missed>,
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+/// The first schedule after a restart. A fire missed while the service was down is caught up
+/// once within the grace period, else skipped; an instant the previous process fired is never
+/// fired again, and the instant after it is caught up if it passed too.
+pub fn resume(left: Left<'_>) -> Resumed {
+    let (now, grace) = (left.now, left.grace);
+    let (mut adopted, mut settled, mut ahead) = (Vec::new(), Vec::new(), None);
+    for row in left.staged {
+        if !left.scheduled || (row.due_at > now && ahead.is_some()) {
+            adopted.push(Adopted::Delete(row.run_id));
+        } else if row.due_at > now {
+            ahead = Some(StagedRun {
+                run_id: row.run_id,
+                due_at: row.due_at,
+                written: true,
+            });
+        } else {
+            settled.push(row.due_at);
+            let late = now - row.due_at;
+            adopted.push(if late <= grace {
+                Adopted::Publish { row, late }
+            } else {
+                Adopted::Skip { row, late }
+            });
+        }
+    }
+    if !left.scheduled {
+        return Resumed {
+            adopted,
+            ahead: None,
+            missed: None,
+            next_due: None,
+        };
+    }
+    let stored = ahead.map(|staged| staged.due_at).or(left.stored_next_due);
+    let among = |dues: &[DateTime<Utc>], due: DateTime<Utc>| {
+        dues.iter()
+            .any(|fired| fired.trunc_subsecs(0) == due.trunc_subsecs(0))
+    };
+    let stored = match stored {
+        // Its staged run was settled above (published or skipped): that was this restart's
+        // one catch-up, and the instants that passed after it are coalesced into it.
+        Some(due) if due <= now && among(&settled, due) => {
+            return Resumed {
+                adopted,
+                ahead,
+                missed: None,
+                next_due: left.timing.next_after(due, now).0,
+            };
+        }
+        // The previous process fired this instant (its run is restored) but was stopped
+        // before it stored the next one: the candidate is the instant after it.
+        Some(due) if due <= now && among(&left.in_flight_dues, due) => {
+            left.timing.next_after(due, due).0
+        }
+        other => other,
+    };
+    let (missed, next_due) = match stored {
+        Some(due) if due > now => (None, Some(due)),
+        Some(due) => {
+            let late = now - due;
+            let missed = if late <= grace {
+                Missed::CaughtUp { due, late }
+            } else {
+                Missed::Skipped { due, late }
+            };
+            (Some(missed), left.timing.next_after(due, now).0)
+        }
+        None => (None, left.timing.first_after(now)),
+    };
+    Resumed {
+        adopted,
+        ahead,
+        missed,
+        next_due,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use worker::TriggerSource;
+
+    use super::*;
+    use crate::run::RunStatus;
+
+    fn at(second: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap() + Duration::seconds(second)
+    }
+
+    fn staged_row(n: u128, due_at: DateTime<Utc>) -> RunRecord {
+        RunRecord {
+            run_id: Uuid::from_u128(n),
+            job_id: "resume".into(),
+            scope: "real".into(),
+            trigger_source: TriggerSource::Scheduler,
+            attempt: 1,
+            due_at,
+            queued_at: due_at,
+            started_at: None,
+            finished_at: None,
+            status: RunStatus::Scheduled,
+            error: None,
+            params: Default::default(),
+        }
+    }
+
+    const EVERY_MINUTE: Timing = Timing::Interval(Duration::seconds(60));
+
+    fn left(stored: Option<DateTime<Utc>>, staged: Vec<RunRecord>) -> Left<'static> {
+        Left {
+            now: at(1000),
+            grace: Duration::seconds(300),
+            scheduled: true,
+            timing: &EVERY_MINUTE,
+            stored_next_due: stored,
+            in_flight_dues: Vec::new(),
+            staged,
+        }
+    }
+
+    #[test]
+    fn the_timer_stages_ahead_and_fires_at_the_instant() {
+        let ahead = Duration::seconds(5);
+        assert_eq!(
+            next_wake(Some(at(60)), false, true, at(0), ahead),
+            Some((Wake::Stage, at(55)))
+        );
+        assert_eq!(
+            next_wake(Some(at(60)), true, true, at(0), ahead),
+            Some((Wake::Fire, at(60)))
+        );
+        assert_eq!(
+            next_wake(Some(at(4)), false, true, at(0), ahead),
+            Some((Wake::Fire, at(4))),
+            "within the horizon: staged at once, so the timer fires"
+        );
+        assert_eq!(next_wake(None, false, true, at(0), ahead), None);
+    }
+
+    #[test]
+    fn a_staged_run_ahead_is_the_next_fire_and_a_second_one_is_deleted() {
+        let resumed = resume(left(
+            Some(at(1060)),
+            vec![staged_row(1, at(1060)), staged_row(2, at(1120))],
+        ));
+        assert_eq!(
+            resumed.ahead.map(|staged| staged.run_id),
+            Some(Uuid::from_u128(1))
+        );
+        assert_eq!(resumed.adopted, vec![Adopted::Delete(Uuid::from_u128(2))]);
+        assert_eq!((resumed.missed, resumed.next_due), (None, Some(at(1060))));
+    }
+
+    #[test]
+    fn a_staged_run_that_passed_is_published_within_grace_else_skipped() {
+        let resumed = resume(left(
+            Some(at(900)),
+            vec![staged_row(1, at(400)), staged_row(2, at(900))],
+        ));
+        assert!(matches!(&resumed.adopted[0], Adopted::Skip { row, .. } if row.due_at == at(400)));
+        assert!(
+            matches!(&resumed.adopted[1], Adopted::Publish { row, late } if row.due_at == at(900) && *late == Duration::seconds(100))
+        );
+        assert_eq!(
+            resumed.missed, None,
+            "the published staged run is the one catch-up: 960 is coalesced into it"
+        );
+        assert_eq!(resumed.next_due, Some(at(1020)));
+    }
+
+    #[test]
+    fn a_stored_instant_missed_while_down_is_caught_up_once_within_grace() {
+        let resumed = resume(left(Some(at(940)), Vec::new()));
+        assert_eq!(
+            resumed.missed,
+            Some(Missed::CaughtUp {
+                due: at(940),
+                late: Duration::seconds(60)
+            })
+        );
+        assert_eq!(resumed.next_due, Some(at(1060)));
+
+        let resumed = resume(left(Some(at(100)), Vec::new()));
+        assert!(matches!(resumed.missed, Some(Missed::Skipped { due, .. }) if due == at(100)));
+        assert_eq!(resumed.next_due, Some(at(1060)));
+    }
+
+    #[test]
+    fn the_instant_after_one_already_fired_is_caught_up_and_the_fired_one_is_not_repeated() {
+        let mut left = left(Some(at(850)), Vec::new());
+        left.in_flight_dues = vec![at(850) + Duration::milliseconds(3)];
+        let resumed = resume(left);
+        assert_eq!(
+            resumed.missed,
+            Some(Missed::CaughtUp {
+                due: at(910),
+                late: Duration::seconds(90)
+            })
+        );
+        assert_eq!(resumed.next_due, Some(at(1030)));
+    }
+
+    #[test]
+    fn a_job_no_longer_scheduled_deletes_its_staged_runs_and_has_no_next_instant() {
+        let mut left = left(
+            Some(at(1060)),
+            vec![staged_row(1, at(1060)), staged_row(2, at(10))],
+        );
+        left.scheduled = false;
+        let resumed = resume(left);
+        assert_eq!(
+            resumed.adopted,
+            vec![
+                Adopted::Delete(Uuid::from_u128(1)),
+                Adopted::Delete(Uuid::from_u128(2))
+            ]
+        );
+        assert_eq!((resumed.ahead, resumed.next_due), (None, None));
+    }
+
+    #[test]
+    fn nothing_stored_starts_the_schedule_from_now() {
+        let resumed = resume(left(None, Vec::new()));
+        assert_eq!((resumed.missed, resumed.next_due), (None, Some(at(1060))));
+    }
+}

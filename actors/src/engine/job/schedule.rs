@@ -1,0 +1,269 @@
+//! The job's schedule: one timer that stages the next run ahead of its instant and then fires
+//! it, reloads when the job changes, and the first schedule after a restart (decided in
+//! `resume.rs`).
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use chrono::{DateTime, SubsecRound, Utc};
+use uuid::Uuid;
+use worker::TriggerSource;
+
+use super::resume::{self, Adopted, Left, Missed};
+use super::run_book::{Fire, Phase, StagedRun};
+use super::timing::Timing;
+use super::JobActor;
+use crate::job::JobConfig;
+use crate::run::{RunRecord, RunStatus, StateWrite};
+
+impl JobActor {
+    /// Enabled, with a cron or interval timing (not queue mode).
+    pub(super) fn scheduled(&self) -> bool {
+        self.config.enabled && !matches!(self.timing, Timing::Unscheduled)
+    }
+
+    pub(super) fn set_next_due(&mut self, next_due: Option<DateTime<Utc>>) {
+        self.next_due = next_due;
+        // The column keeps whole seconds: an instant that only differs below that (a row
+        // written with milliseconds by another tool) is not written again.
+        let stored = next_due.map(|due| due.trunc_subsecs(0));
+        if stored != self.stored_next_due.map(|due| due.trunc_subsecs(0)) {
+            self.stored_next_due = stored;
+            self.persist(StateWrite::NextDue {
+                job_id: self.config.job_id.clone(),
+                next_due_at: next_due,
+            });
+        }
+    }
+
+    /// Arms the one schedule timer, replacing any armed one.
+    pub(super) fn arm(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        let now = Utc::now();
+        let ahead = self.engine.settings.stage_ahead;
+        let staged = self.staged.is_some();
+        if let Some((wake, at)) =
+            resume::next_wake(self.next_due, staged, self.scheduled(), now, ahead)
+        {
+            let delay = (at - now).to_std().unwrap_or_default();
+            self.timer = Some(ctx.notify_later(wake, delay));
+        }
+    }
+
+    /// The staging horizon reached the next instant.
+    pub(super) fn stage_due(&mut self, ctx: &mut Context<Self>) {
+        self.timer = None;
+        self.restage(ctx, false);
+        self.arm(ctx);
+    }
+
+    /// The next instant came: fire it (its staged run, if written, is a publish alone), then
+    /// move on to the instant after it.
+    pub(super) fn fire_due(&mut self, ctx: &mut Context<Self>) {
+        self.timer = None;
+        let Some(due) = self.next_due else {
+            return;
+        };
+        if Utc::now() < due {
+            // Woke early (the wall clock moved): re-arm for the rest.
+            self.arm(ctx);
+            return;
+        }
+        let mut fire = Fire::scheduled(due, self.config.default_params.clone());
+        fire.staged = self.staged.take().filter(|staged| staged.due_at == due);
+        self.start_run(ctx, fire);
+        let (next, coalesced) = self.timing.next_after(due, Utc::now());
+        if coalesced > 0 {
+            self.telemetry.missed("coalesced", coalesced);
+            tracing::warn!(
+                coalesced,
+                "woke late: due instants passed meanwhile were coalesced into this fire"
+            );
+        }
+        self.set_next_due(next);
+        self.restage(ctx, false);
+        self.arm(ctx);
+    }
+
+    /// Keeps the staged run in step with the next due instant: a staged run for another
+    /// instant (or none: paused, unscheduled) is deleted, and the next instant gets one once
+    /// it is within the staging horizon (`SCHEDULER_STAGE_AHEAD_SECONDS`; the timer wakes to
+    /// stage it otherwise). `force` replaces it even for the same instant (its params changed).
+    pub(super) fn restage(&mut self, ctx: &mut Context<Self>, force: bool) {
+        let wanted = self.next_due.filter(|_| self.scheduled());
+        if let Some(staged) = self.staged {
+            if !force && Some(staged.due_at) == wanted {
+                return;
+            }
+            self.staged = None;
+            self.persist(StateWrite::DeleteRun {
+                run_id: staged.run_id,
+            });
+        }
+        let ahead = self.engine.settings.stage_ahead;
+        let Some(due_at) = wanted.filter(|due| resume::within_staging(*due, Utc::now(), ahead))
+        else {
+            return;
+        };
+        let run_id = Uuid::new_v4();
+        let config = &self.config;
+        let record = RunRecord {
+            run_id,
+            job_id: config.job_id.clone(),
+            scope: config.scope.as_str().to_string(),
+            trigger_source: TriggerSource::Scheduler,
+            attempt: 1,
+            due_at,
+            queued_at: due_at,
+            started_at: None,
+            finished_at: None,
+            status: RunStatus::Scheduled,
+            error: None,
+            params: config.default_params.clone(),
+        };
+        self.dispatcher
+            .write_row(StateWrite::InsertRun(record), run_id, false, ctx);
+        self.staged = Some(StagedRun {
+            run_id,
+            due_at,
+            written: false,
+        });
+    }
+
+    /// A staged run's row landed: its fire needs no database.
+    pub(super) fn staged_written(&mut self, run_id: Uuid) {
+        if let Some(staged) = self
+            .staged
+            .as_mut()
+            .filter(|staged| staged.run_id == run_id)
+        {
+            staged.written = true;
+        }
+    }
+
+    /// Takes over the runs that were in flight when the service stopped: `pending` ones are
+    /// published again (same run_id), `queued` ones get the rest of their timeout. Answers the
+    /// staged (`scheduled`) runs, oldest first, for [`Self::resume_schedule`].
+    pub(super) fn restore_runs(&mut self, ctx: &mut Context<Self>) -> Vec<RunRecord> {
+        let now = Utc::now();
+        let (staged, open): (Vec<RunRecord>, Vec<RunRecord>) = std::mem::take(&mut self.restored)
+            .into_iter()
+            .partition(|record| record.status == RunStatus::Scheduled);
+        for record in open {
+            let run = self.book.restore(record);
+            let (run_id, phase) = (run.run_id, run.phase);
+            let deadline = run.queued_at + chrono::Duration::seconds(self.config.timeout_sec);
+            self.telemetry.in_flight(1.0);
+            if phase == Phase::Queued {
+                self.arm_timeout(ctx, run_id, (deadline - now).to_std().unwrap_or_default());
+            } else {
+                tracing::info!(%run_id, "publishing a run left pending by the previous process");
+                self.publish(ctx, run_id);
+            }
+        }
+        staged
+    }
+
+    /// The first schedule after start-up, over what the previous process left.
+    pub(super) fn resume_schedule(&mut self, ctx: &mut Context<Self>, staged: Vec<RunRecord>) {
+        let now = Utc::now();
+        let resumed = resume::resume(Left {
+            now,
+            grace: self.engine.settings.misfire_grace,
+            scheduled: self.scheduled(),
+            timing: &self.timing,
+            stored_next_due: self.stored_next_due,
+            in_flight_dues: (self.book.in_flight().iter())
+                .filter(|run| run.trigger == TriggerSource::Scheduler)
+                .map(|run| run.due_at)
+                .collect(),
+            staged,
+        });
+        for adopted in resumed.adopted {
+            match adopted {
+                Adopted::Delete(run_id) => self.persist(StateWrite::DeleteRun { run_id }),
+                Adopted::Publish { row, late } => {
+                    self.telemetry.missed("caught_up", 1);
+                    tracing::warn!(trigger_source = "scheduler", run_id = %row.run_id, missed_due_at = %row.due_at,
+                        late_ms = late.num_milliseconds(), "publishing a staged fire missed while down");
+                    let mut fire = Fire::scheduled(row.due_at, row.params);
+                    fire.staged = Some(StagedRun {
+                        run_id: row.run_id,
+                        due_at: row.due_at,
+                        written: true,
+                    });
+                    self.start_run(ctx, fire);
+                }
+                Adopted::Skip { row, late } => {
+                    self.telemetry.missed("skipped", 1);
+                    tracing::warn!(trigger_source = "scheduler", run_id = %row.run_id, missed_due_at = %row.due_at,
+                        late_ms = late.num_milliseconds(), "skipping a staged fire missed while down: later than the grace period");
+                    self.persist(StateWrite::RunStatus {
+                        run_id: row.run_id,
+                        status: RunStatus::Skipped,
+                        started_at: None,
+                        finished_at: Some(now),
+                        error: Some(
+                            "missed while the service was down, later than the grace period".into(),
+                        ),
+                    });
+                }
+            }
+        }
+        match resumed.missed {
+            Some(Missed::CaughtUp { due, late }) => {
+                self.telemetry.missed("caught_up", 1);
+                tracing::warn!(trigger_source = "scheduler", missed_due_at = %due,
+                    late_ms = late.num_milliseconds(), "catching up a fire missed while down");
+                self.start_run(
+                    ctx,
+                    Fire::scheduled(due, self.config.default_params.clone()),
+                );
+            }
+            Some(Missed::Skipped { due, late }) => {
+                self.telemetry.missed("skipped", 1);
+                tracing::warn!(trigger_source = "scheduler", missed_due_at = %due, late_ms = late.num_milliseconds(),
+                    "skipping a fire missed while down: later than the grace period");
+            }
+            None => {}
+        }
+        self.staged = resumed.ahead;
+        self.set_next_due(resumed.next_due);
+        self.restage(ctx, false);
+        self.arm(ctx);
+    }
+
+    /// The job's configuration changed: the chain, the schedule and the staged run follow.
+    pub(super) fn reload(&mut self, ctx: &mut Context<Self>, config: Arc<JobConfig>) {
+        let old = std::mem::replace(&mut self.config, config);
+        self.reload_queue_mode(ctx, &old);
+        let config = &self.config;
+        let schedule_changed = old.cron_expr != config.cron_expr
+            || old.interval_seconds != config.interval_seconds
+            || old.reschedule_mode != config.reschedule_mode
+            || old.enabled != config.enabled;
+        let params_changed = old.default_params != config.default_params;
+        if !schedule_changed {
+            if params_changed {
+                self.restage(ctx, true);
+                self.arm(ctx);
+            }
+            return;
+        }
+        self.timing = Timing::of(config, self.engine.settings.timezone);
+        tracing::info!(enabled = config.enabled, "schedule reloaded");
+        if !config.enabled {
+            self.cancel_retries(ctx);
+        }
+        let next = if self.scheduled() {
+            self.timing.first_after(Utc::now())
+        } else {
+            None
+        };
+        self.set_next_due(next);
+        self.restage(ctx, params_changed);
+        self.arm(ctx);
+    }
+}
