@@ -4,6 +4,7 @@
 mod broker;
 mod job;
 mod persistence;
+mod precise_timer;
 mod read_model;
 mod report_consumer;
 pub mod reports;
@@ -60,6 +61,8 @@ pub struct EngineContext {
     pub read_model: Arc<ReadModel>,
     /// Whether the broker connection is up (kept by the broker actor).
     pub broker_up: Arc<std::sync::atomic::AtomicBool>,
+    /// Wakes job actors for their fires at the exact instant.
+    pub timer: precise_timer::PreciseTimer,
 }
 
 /// A running engine: the addresses the API talks to.
@@ -72,6 +75,8 @@ pub struct Engine {
     pub read_model: Arc<ReadModel>,
     /// Stops the consumer of the reports queue.
     reports: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Stopped when the last handle goes (a service dropped without a shutdown fires no more).
+    _timer: Arc<precise_timer::TimerThread>,
     /// What settling a report needs besides the supervisor.
     pub store: Store,
     pub scope: Scope,
@@ -89,7 +94,9 @@ impl Engine {
         let persistence =
             PersistenceActor::new(store.clone(), settings.history_limit, read_model.clone())
                 .start();
+        let timer = precise_timer::TimerThread::start();
         let context = Arc::new(EngineContext {
+            timer: timer.timer(),
             settings,
             store,
             broker: broker.clone(),
@@ -110,6 +117,7 @@ impl Engine {
         .spawn();
         Ok(Engine {
             reports: Arc::new(reports),
+            _timer: Arc::new(timer),
             store: context.store.clone(),
             scope: context.settings.scope,
             supervisor,

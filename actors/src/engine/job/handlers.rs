@@ -21,7 +21,7 @@ impl Handler<Wake> for JobActor {
         let _span = self.span().entered();
         match wake {
             Wake::Stage => self.stage_due(ctx),
-            Wake::Fire => self.fire_due(ctx),
+            Wake::Fire { armed } => self.fire_due(ctx, armed),
             Wake::Hold(run_id) => self.row_ready(ctx, run_id, false),
             Wake::Timeout(run_id) => {
                 self.run_timers.remove(&run_id);

@@ -83,8 +83,8 @@ pub struct Shutdown {
 pub(super) enum Wake {
     /// Stage the next run: its instant has come within the staging horizon.
     Stage,
-    /// Fire the next run.
-    Fire,
+    /// Fire the next run (from the precise timer; a wake of an older arming is ignored).
+    Fire { armed: u64 },
     /// A run's row took too long to write: publish it anyway.
     Hold(Uuid),
     /// A run got no report within its `timeout_sec`.

@@ -53,8 +53,10 @@ pub struct JobActor {
     next_due: Option<DateTime<Utc>>,
     /// `next_due_at` as stored; written only when it changes.
     stored_next_due: Option<DateTime<Utc>>,
-    /// The schedule timer (to stage or to fire the next run).
+    /// The timer that stages the next run.
     timer: Option<SpawnHandle>,
+    /// Counts armings of the fire timer: a wake carrying an older count is void.
+    armed: u64,
     /// The next scheduled fire's run, staged ahead of its due instant.
     staged: Option<StagedRun>,
     book: RunBook,
@@ -87,6 +89,7 @@ impl JobActor {
             next_due: None,
             stored_next_due: state.next_due_at,
             timer: None,
+            armed: 0,
             staged: None,
             book: RunBook::default(),
             run_timers: HashMap::new(),

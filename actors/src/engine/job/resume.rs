@@ -5,7 +5,6 @@
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use uuid::Uuid;
 
-use super::messages::Wake;
 use super::run_book::StagedRun;
 use super::timing::Timing;
 use crate::run::RunRecord;
@@ -18,7 +17,16 @@ pub fn within_staging(due: DateTime<Utc>, now: DateTime<Utc>, ahead: Duration) -
     due - now <= ahead + Duration::milliseconds(EARLY_SLACK_MS)
 }
 
-/// What the job's one schedule timer is armed for, and when: to stage the next run while its
+/// What the job's schedule timer is armed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Armed {
+    /// To stage the next run.
+    Stage,
+    /// To fire it.
+    Fire,
+}
+
+/// What the job's schedule timer is armed for, and when: to stage the next run while its
 /// instant is beyond the staging horizon and nothing is staged, else to fire it.
 pub fn next_wake(
     next_due: Option<DateTime<Utc>>,
@@ -26,12 +34,12 @@ pub fn next_wake(
     scheduled: bool,
     now: DateTime<Utc>,
     ahead: Duration,
-) -> Option<(Wake, DateTime<Utc>)> {
+) -> Option<(Armed, DateTime<Utc>)> {
     let due = next_due?;
     if !staged && scheduled && !within_staging(due, now, ahead) {
-        Some((Wake::Stage, due - ahead))
+        Some((Armed::Stage, due - ahead))
     } else {
-        Some((Wake::Fire, due))
+        Some((Armed::Fire, due))
     }
 }
 
@@ -203,15 +211,15 @@ mod tests {
         let ahead = Duration::seconds(5);
         assert_eq!(
             next_wake(Some(at(60)), false, true, at(0), ahead),
-            Some((Wake::Stage, at(55)))
+            Some((Armed::Stage, at(55)))
         );
         assert_eq!(
             next_wake(Some(at(60)), true, true, at(0), ahead),
-            Some((Wake::Fire, at(60)))
+            Some((Armed::Fire, at(60)))
         );
         assert_eq!(
             next_wake(Some(at(4)), false, true, at(0), ahead),
-            Some((Wake::Fire, at(4))),
+            Some((Armed::Fire, at(4))),
             "within the horizon: staged at once, so the timer fires"
         );
         assert_eq!(next_wake(None, false, true, at(0), ahead), None);

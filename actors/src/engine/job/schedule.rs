@@ -9,7 +9,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 use worker::TriggerSource;
 
-use super::resume::{self, Adopted, Left, Missed};
+use super::messages::Wake;
+use super::resume::{self, Adopted, Armed, Left, Missed};
 use super::run_book::{Fire, Phase, StagedRun};
 use super::timing::Timing;
 use super::JobActor;
@@ -36,19 +37,30 @@ impl JobActor {
         }
     }
 
-    /// Arms the one schedule timer, replacing any armed one.
+    /// Arms the schedule timer, replacing any armed one: staging waits on an ordinary actor
+    /// timer, a fire on the precise timer (to the exact instant).
     pub(super) fn arm(&mut self, ctx: &mut Context<Self>) {
         if let Some(timer) = self.timer.take() {
             ctx.cancel_future(timer);
         }
+        // Any fire armed before is void from here on.
+        self.armed += 1;
         let now = Utc::now();
         let ahead = self.engine.settings.stage_ahead;
         let staged = self.staged.is_some();
-        if let Some((wake, at)) =
+        let Some((armed, at)) =
             resume::next_wake(self.next_due, staged, self.scheduled(), now, ahead)
-        {
-            let delay = (at - now).to_std().unwrap_or_default();
-            self.timer = Some(ctx.notify_later(wake, delay));
+        else {
+            return;
+        };
+        let delay = (at - now).to_std().unwrap_or_default();
+        match armed {
+            Armed::Stage => self.timer = Some(ctx.notify_later(Wake::Stage, delay)),
+            Armed::Fire => {
+                let (job, armed) = (ctx.address(), self.armed);
+                let deadline = std::time::Instant::now() + delay;
+                (self.engine.timer).at(deadline, move || job.do_send(Wake::Fire { armed }));
+            }
         }
     }
 
@@ -60,9 +72,11 @@ impl JobActor {
     }
 
     /// The next instant came: fire it (its staged run, if written, is a publish alone), then
-    /// move on to the instant after it.
-    pub(super) fn fire_due(&mut self, ctx: &mut Context<Self>) {
-        self.timer = None;
+    /// move on to the instant after it. `armed` tells a current arming from a replaced one.
+    pub(super) fn fire_due(&mut self, ctx: &mut Context<Self>, armed: u64) {
+        if armed != self.armed {
+            return;
+        }
         let Some(due) = self.next_due else {
             return;
         };
