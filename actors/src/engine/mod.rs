@@ -74,7 +74,7 @@ pub struct Engine {
     /// Every job as the API shows it, without a database read.
     pub read_model: Arc<ReadModel>,
     /// Stops the consumer of the reports queue.
-    reports: Arc<tokio::sync::watch::Sender<bool>>,
+    reports: Arc<report_consumer::ReportThread>,
     /// Stopped when the last handle goes (a service dropped without a shutdown fires no more).
     _timer: Arc<precise_timer::TimerThread>,
     /// What settling a report needs besides the supervisor.
@@ -129,7 +129,7 @@ impl Engine {
 
     /// Stops the schedules, writes what is buffered, and closes the broker connection.
     pub async fn shutdown(&self) {
-        let _ = self.reports.send(true);
+        self.reports.stop();
         let _ = self.supervisor.send(StopAll).await;
         let _ = self.persistence.send(FlushAndStop).await;
         let _ = self.broker.send(StopBroker).await;

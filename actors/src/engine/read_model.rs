@@ -98,6 +98,13 @@ impl ReadModel {
                         entry.state.chain = Some((*chain_id, *chain_seq));
                     }
                 }
+                // A staged run is the job's next instant (the fire path writes no
+                // `NextDue` when it stages the next run at once).
+                StateWrite::InsertRun(run) if run.status == crate::run::RunStatus::Scheduled => {
+                    if let Some(entry) = jobs.get_mut(&run.job_id) {
+                        entry.state.next_due_at = Some(run.due_at.trunc_subsecs(0));
+                    }
+                }
                 StateWrite::InsertRun(_)
                 | StateWrite::RunStatus { .. }
                 | StateWrite::DeleteRun { .. } => {}

@@ -41,12 +41,34 @@ pub(crate) struct ReportConsumer {
     pub store: Store,
 }
 
+/// The consumer's thread: stopping it (or dropping it) ends the consumer.
+pub(crate) struct ReportThread {
+    stop: watch::Sender<bool>,
+    thread: actix::Arbiter,
+}
+
+impl ReportThread {
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Drop for ReportThread {
+    fn drop(&mut self) {
+        self.stop();
+        self.thread.stop();
+    }
+}
+
 impl ReportConsumer {
     /// Starts consuming on the current actix arbiter; sending `true` (or dropping the sender)
     /// stops it.
-    pub(crate) fn spawn(self) -> watch::Sender<bool> {
+    /// Consumes on a thread of its own, so parsing and checking reports stays off the thread
+    /// the job actors run on (as HTTP reports are parsed on the HTTP workers).
+    pub(crate) fn spawn(self) -> ReportThread {
         let (stop, stopped) = watch::channel(false);
-        actix::spawn(async move {
+        let thread = actix::Arbiter::new();
+        thread.spawn(async move {
             let mut backoff = MIN_BACKOFF;
             let mut stopped = stopped;
             loop {
@@ -67,7 +89,7 @@ impl ReportConsumer {
                 }
             }
         });
-        stop
+        ReportThread { stop, thread }
     }
 
     /// Consumes until stopped (`Ok`) or the connection fails (`Err`).

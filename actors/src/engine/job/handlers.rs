@@ -18,7 +18,8 @@ impl Handler<Wake> for JobActor {
     type Result = ();
 
     fn handle(&mut self, wake: Wake, ctx: &mut Context<Self>) {
-        let _span = self.span().entered();
+        // Staging writes no log line: no span for it (spans cost on the hot path).
+        let _span = (wake != Wake::Stage).then(|| self.span().entered());
         match wake {
             Wake::Stage => self.stage_due(ctx),
             Wake::Fire { armed } => self.fire_due(ctx, armed),
@@ -168,7 +169,8 @@ impl Handler<PublishOutcome> for JobActor {
     type Result = ();
 
     fn handle(&mut self, outcome: PublishOutcome, ctx: &mut Context<Self>) {
-        let _span = self.span().entered();
+        // A confirm writes no log line; a refusal does.
+        let _span = outcome.result.is_err().then(|| self.span().entered());
         self.published(ctx, outcome);
     }
 }
@@ -179,7 +181,7 @@ impl Handler<RowWritten> for JobActor {
     /// A staged run's row landed (its fire needs no database now), or the row a publish
     /// waits for is written (or failed: the publish goes anyway).
     fn handle(&mut self, RowWritten { run_id, landed }: RowWritten, ctx: &mut Context<Self>) {
-        let _span = self.span().entered();
+        let _span = (!landed).then(|| self.span().entered());
         if landed {
             self.staged_written(run_id);
         }
@@ -207,6 +209,7 @@ impl Handler<GetNextDue> for JobActor {
     type Result = Option<DateTime<Utc>>;
 
     fn handle(&mut self, _: GetNextDue, _: &mut Context<Self>) -> Self::Result {
-        self.stored_next_due
+        use chrono::SubsecRound;
+        self.next_due.map(|due| due.trunc_subsecs(0))
     }
 }

@@ -63,7 +63,7 @@ pub enum ReportRefused {
     NoRunInFlight,
 }
 
-/// The next due instant as stored (whole seconds).
+/// The next due instant (whole seconds, as the API shows it).
 #[derive(Message)]
 #[rtype(result = "Option<DateTime<Utc>>")]
 pub struct GetNextDue;

@@ -120,7 +120,13 @@ impl Actor for JobActor {
     }
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let _span = self.span().entered();
+        // Only a job with something left by the previous process (or a chain) may log here:
+        // the other 100 000 start without creating a span.
+        let eventful = !self.restored.is_empty()
+            || self.fresh
+            || self.queue_mode_active()
+            || self.stored_next_due.is_some_and(|due| due <= Utc::now());
+        let _span = eventful.then(|| self.span().entered());
         let staged = self.restore_runs(ctx);
         self.resume_schedule(ctx, staged);
         if !self.fresh {

@@ -119,7 +119,16 @@ pub fn resume(left: Left<'_>) -> Resumed {
             next_due: None,
         };
     }
-    let stored = ahead.map(|staged| staged.due_at).or(left.stored_next_due);
+    // The fire path does not write `next_due_at` when it stages the next instant at once:
+    // the latest staged row is then newer than the column.
+    let latest_settled = settled.iter().max().copied();
+    let stored =
+        ahead
+            .map(|staged| staged.due_at)
+            .or(match (left.stored_next_due, latest_settled) {
+                (Some(column), Some(row)) => Some(column.max(row)),
+                (column, row) => column.or(row),
+            });
     let among = |dues: &[DateTime<Utc>], due: DateTime<Utc>| {
         dues.iter()
             .any(|fired| fired.trunc_subsecs(0) == due.trunc_subsecs(0))
@@ -304,6 +313,20 @@ mod tests {
             ]
         );
         assert_eq!((resumed.ahead, resumed.next_due), (None, None));
+    }
+
+    #[test]
+    fn a_staged_row_newer_than_the_stored_column_is_the_schedule_on_record() {
+        // The column still holds an instant fired long ago; the staged row of 900 is newer.
+        let resumed = resume(left(Some(at(300)), vec![staged_row(1, at(900))]));
+        assert!(
+            matches!(&resumed.adopted[..], [Adopted::Publish { row, .. }] if row.due_at == at(900))
+        );
+        assert_eq!(
+            resumed.missed, None,
+            "the instant of 300 is not fired again"
+        );
+        assert_eq!(resumed.next_due, Some(at(1020)));
     }
 
     #[test]

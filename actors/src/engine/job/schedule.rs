@@ -96,8 +96,14 @@ impl JobActor {
                 "woke late: due instants passed meanwhile were coalesced into this fire"
             );
         }
-        self.set_next_due(next);
+        // A next instant that is staged at once is on record as its staged row: the fire
+        // path writes no `next_due_at` then (one write less per fire; the read model takes
+        // the instant from the staged row, and a restart from the staged rows).
+        self.next_due = next;
         self.restage(ctx, false);
+        if self.staged.map(|staged| staged.due_at) != next {
+            self.set_next_due(next);
+        }
         self.arm(ctx);
     }
 
