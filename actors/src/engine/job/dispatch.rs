@@ -5,8 +5,7 @@
 //! refuses it for good. A row that takes longer than [`MAX_ROW_WAIT`] to write does not hold
 //! the fire back: it is published anyway (the write is retried behind it).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration as StdDuration;
 
 use actix::prelude::*;
@@ -16,34 +15,28 @@ use uuid::Uuid;
 use super::messages::Wake;
 use super::run_book::{message_of, Fire, Retry, Row, Started};
 use super::JobActor;
-use crate::engine::broker::{BrokerActor, Publish, PublishOutcome, RunLabel};
-use crate::engine::persistence::{Persist, PersistRow, PersistenceActor};
+use crate::engine::broker::{Publish, PublishOutcome, RunLabel};
+use crate::engine::persistence::{Persist, PersistRow};
 use crate::engine::EngineContext;
 use crate::run::{RunStatus, StateWrite};
 
 /// The longest a publish waits for its row: past this the fire goes out anyway.
 pub const MAX_ROW_WAIT: StdDuration = StdDuration::from_millis(500);
 
-/// Where a job actor's writes and publishes go.
-pub(super) struct Dispatcher {
-    broker: Addr<BrokerActor>,
-    persistence: Addr<PersistenceActor>,
-    /// Whether the broker connection is up (kept by the broker actor).
-    broker_up: Arc<AtomicBool>,
+/// Where a job actor's writes and publishes go: a view of the engine's addresses (held once
+/// by the engine, not copied into every job actor).
+pub(super) struct Dispatcher<'a> {
+    engine: &'a EngineContext,
 }
 
-impl Dispatcher {
-    pub fn new(engine: &EngineContext) -> Self {
-        Dispatcher {
-            broker: engine.broker.clone(),
-            persistence: engine.persistence.clone(),
-            broker_up: engine.broker_up.clone(),
-        }
+impl<'a> Dispatcher<'a> {
+    pub fn of(engine: &'a EngineContext) -> Self {
+        Dispatcher { engine }
     }
 
     /// A state change, written in the persistence actor's next batch.
     pub fn write(&self, write: StateWrite) {
-        self.persistence.do_send(Persist(write));
+        self.engine.persistence.do_send(Persist(write));
     }
 
     /// A row that `actor` waits to hear about (staged ahead, or `urgent`: a publish waits).
@@ -54,12 +47,22 @@ impl Dispatcher {
         urgent: bool,
         actor: &Context<JobActor>,
     ) {
-        self.persistence.do_send(PersistRow {
+        self.engine.persistence.do_send(PersistRow {
             write,
             run_id,
             urgent,
             reply: actor.address().recipient(),
         });
+    }
+
+    /// Hands a message to the broker actor.
+    fn publish(&self, publish: Publish) {
+        self.engine.broker.do_send(publish);
+    }
+
+    /// Whether the broker connection is up (kept by the broker actor).
+    fn broker_up(&self) -> bool {
+        self.engine.broker_up.load(Ordering::Relaxed)
     }
 }
 
@@ -88,7 +91,7 @@ impl JobActor {
                 match row {
                     Row::Written => self.publish(ctx, run_id),
                     Row::Write(write) => {
-                        self.dispatcher.write_row(write, run_id, true, ctx);
+                        self.dispatcher().write_row(write, run_id, true, ctx);
                         let hold = ctx.notify_later(Wake::Hold(run_id), MAX_ROW_WAIT);
                         self.run_timers.insert(run_id, hold);
                     }
@@ -131,8 +134,8 @@ impl JobActor {
             message,
             Some(ctx.address().recipient()),
         );
-        self.dispatcher.broker.do_send(publish);
-        if !self.dispatcher.broker_up.load(Ordering::Relaxed) {
+        self.dispatcher().publish(publish);
+        if !self.dispatcher().broker_up() {
             self.persist(StateWrite::RunStatus {
                 run_id,
                 status: RunStatus::Pending,

@@ -48,7 +48,6 @@ pub struct JobActor {
     config: Arc<JobConfig>,
     timing: Timing,
     engine: Arc<EngineContext>,
-    dispatcher: Dispatcher,
     telemetry: JobTelemetry,
     next_due: Option<DateTime<Utc>>,
     /// `next_due_at` as stored; written only when it changes.
@@ -83,7 +82,6 @@ impl JobActor {
     ) -> Self {
         JobActor {
             timing: Timing::of(&config, engine.settings.timezone),
-            dispatcher: Dispatcher::new(&engine),
             telemetry: JobTelemetry::new(&config, engine.settings.metrics_per_job),
             engine,
             next_due: None,
@@ -103,7 +101,11 @@ impl JobActor {
     }
 
     fn persist(&self, write: StateWrite) {
-        self.dispatcher.write(write);
+        self.dispatcher().write(write);
+    }
+
+    fn dispatcher(&self) -> Dispatcher<'_> {
+        Dispatcher::of(&self.engine)
     }
 
     fn span(&self) -> tracing::Span {

@@ -143,7 +143,7 @@ impl JobActor {
             error: None,
             params: config.default_params.clone(),
         };
-        self.dispatcher
+        self.dispatcher()
             .write_row(StateWrite::InsertRun(record), run_id, false, ctx);
         self.staged = Some(StagedRun {
             run_id,
