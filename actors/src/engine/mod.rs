@@ -62,7 +62,7 @@ pub struct EngineContext {
     /// Whether the broker connection is up (kept by the broker actor).
     pub broker_up: Arc<std::sync::atomic::AtomicBool>,
     /// Wakes job actors for their fires at the exact instant.
-    pub timer: precise_timer::PreciseTimer,
+    pub timer: precise_timer::PreciseTimer<job::FireDue>,
 }
 
 /// A running engine: the addresses the API talks to.
@@ -76,7 +76,7 @@ pub struct Engine {
     /// Stops the consumer of the reports queue.
     reports: Arc<report_consumer::ReportThread>,
     /// Stopped when the last handle goes (a service dropped without a shutdown fires no more).
-    _timer: Arc<precise_timer::TimerThread>,
+    _timer: Arc<precise_timer::TimerThread<job::FireDue>>,
     /// What settling a report needs besides the supervisor.
     pub store: Store,
     pub scope: Scope,
@@ -94,7 +94,17 @@ impl Engine {
         let persistence =
             PersistenceActor::new(store.clone(), settings.history_limit, read_model.clone())
                 .start();
-        let timer = precise_timer::TimerThread::start();
+        // The timer thread hands each batch of due fires to this thread, which wakes the job
+        // actors locally (one cross-thread wake-up per batch).
+        let (fires, mut due) = tokio::sync::mpsc::unbounded_channel::<Vec<job::FireDue>>();
+        actix::spawn(async move {
+            while let Some(batch) = due.recv().await {
+                job::wake_for_fires(batch);
+            }
+        });
+        let timer = precise_timer::TimerThread::start(move |batch| {
+            let _ = fires.send(batch);
+        });
         let context = Arc::new(EngineContext {
             timer: timer.timer(),
             settings,

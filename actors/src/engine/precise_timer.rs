@@ -1,8 +1,9 @@
 //! One timer thread for every job's fire: a heap of deadlines and a condition variable that
 //! sleeps to the earliest one. A tokio timer has 1 ms slots and rounds up, so a fire armed on
 //! it is 0.5–1 ms late on average before anything else happens; a timed condition-variable
-//! wait on Linux wakes within tens of microseconds. When a deadline passes, the thread runs
-//! its callback (a message to the job actor), so the fire itself still happens on the actor.
+//! wait on Linux wakes within tens of microseconds. The entries that are due are handed to
+//! `deliver` together, in one batch: the engine forwards a batch to the job actors from its
+//! own thread, so 100 000 jobs due at one instant cost one cross-thread wake-up, not 100 000.
 //! Entries are never removed: a job that re-arms ignores the wake of its older deadline.
 
 use std::cmp::Reverse;
@@ -10,69 +11,79 @@ use std::collections::BinaryHeap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-type Callback = Box<dyn FnOnce() + Send>;
-
-struct Entry {
+struct Entry<T> {
     at: Instant,
     /// Breaks ties in arrival order.
     seq: u64,
-    callback: Callback,
+    item: T,
 }
 
-impl PartialEq for Entry {
+impl<T> PartialEq for Entry<T> {
     fn eq(&self, other: &Self) -> bool {
         (self.at, self.seq) == (other.at, other.seq)
     }
 }
-impl Eq for Entry {}
-impl PartialOrd for Entry {
+impl<T> Eq for Entry<T> {}
+impl<T> PartialOrd for Entry<T> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Entry {
+impl<T> Ord for Entry<T> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.at, self.seq).cmp(&(other.at, other.seq))
     }
 }
 
-#[derive(Default)]
-struct Heap {
-    entries: BinaryHeap<Reverse<Entry>>,
+struct Heap<T> {
+    entries: BinaryHeap<Reverse<Entry<T>>>,
     seq: u64,
     stopped: bool,
 }
 
-#[derive(Default)]
-struct Shared {
-    heap: Mutex<Heap>,
+struct Shared<T> {
+    heap: Mutex<Heap<T>>,
     changed: Condvar,
 }
 
-/// Schedules callbacks on the timer thread (cheap to clone).
-#[derive(Clone)]
-pub struct PreciseTimer(Arc<Shared>);
+/// Schedules items on the timer thread (cheap to clone).
+pub struct PreciseTimer<T>(Arc<Shared<T>>);
 
-/// The timer thread; stopped when this is dropped (pending callbacks are dropped unrun).
-pub struct TimerThread(PreciseTimer);
+impl<T> Clone for PreciseTimer<T> {
+    fn clone(&self) -> Self {
+        PreciseTimer(self.0.clone())
+    }
+}
 
-impl TimerThread {
-    pub fn start() -> TimerThread {
-        let timer = PreciseTimer(Arc::default());
+/// The timer thread; stopped when this is dropped (pending items are dropped undelivered).
+pub struct TimerThread<T>(PreciseTimer<T>);
+
+impl<T: Send + 'static> TimerThread<T> {
+    /// Starts the thread; `deliver` gets every batch of items whose deadline passed, in
+    /// deadline order, on the timer thread.
+    pub fn start(deliver: impl Fn(Vec<T>) + Send + 'static) -> TimerThread<T> {
+        let timer = PreciseTimer(Arc::new(Shared {
+            heap: Mutex::new(Heap {
+                entries: BinaryHeap::new(),
+                seq: 0,
+                stopped: false,
+            }),
+            changed: Condvar::new(),
+        }));
         let shared = timer.0.clone();
         std::thread::Builder::new()
             .name("job-timer".into())
-            .spawn(move || run(&shared))
+            .spawn(move || run(&shared, deliver))
             .expect("start the job timer thread");
         TimerThread(timer)
     }
 
-    pub fn timer(&self) -> PreciseTimer {
+    pub fn timer(&self) -> PreciseTimer<T> {
         self.0.clone()
     }
 }
 
-impl Drop for TimerThread {
+impl<T> Drop for TimerThread<T> {
     fn drop(&mut self) {
         let shared = &self.0 .0;
         if let Ok(mut heap) = shared.heap.lock() {
@@ -83,9 +94,9 @@ impl Drop for TimerThread {
     }
 }
 
-impl PreciseTimer {
-    /// Runs `callback` on the timer thread at `at` (at once if it has passed).
-    pub fn at(&self, at: Instant, callback: impl FnOnce() + Send + 'static) {
+impl<T> PreciseTimer<T> {
+    /// Delivers `item` at `at` (at once if it has passed).
+    pub fn at(&self, at: Instant, item: T) {
         let Ok(mut heap) = self.0.heap.lock() else {
             return;
         };
@@ -98,11 +109,7 @@ impl PreciseTimer {
             .entries
             .peek()
             .is_none_or(|Reverse(first)| at < first.at);
-        heap.entries.push(Reverse(Entry {
-            at,
-            seq,
-            callback: Box::new(callback),
-        }));
+        heap.entries.push(Reverse(Entry { at, seq, item }));
         drop(heap);
         if earliest {
             self.0.changed.notify_one();
@@ -110,7 +117,7 @@ impl PreciseTimer {
     }
 }
 
-fn run(shared: &Shared) {
+fn run<T>(shared: &Shared<T>, deliver: impl Fn(Vec<T>)) {
     let Ok(mut heap) = shared.heap.lock() else {
         return;
     };
@@ -126,14 +133,12 @@ fn run(shared: &Shared) {
             .is_some_and(|Reverse(first)| first.at <= now)
         {
             if let Some(Reverse(entry)) = heap.entries.pop() {
-                due.push(entry.callback);
+                due.push(entry.item);
             }
         }
         if !due.is_empty() {
             drop(heap);
-            for callback in due {
-                callback();
-            }
+            deliver(due);
             heap = match shared.heap.lock() {
                 Ok(heap) => heap,
                 Err(_) => return,
@@ -162,17 +167,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn callbacks_run_in_deadline_order_and_never_early() {
-        let thread = TimerThread::start();
-        let timer = thread.timer();
+    fn items_are_delivered_in_deadline_order_and_never_early() {
         let (sender, received) = mpsc::channel();
+        let thread = TimerThread::start(move |batch: Vec<(u32, Instant)>| {
+            let now = Instant::now();
+            for (label, at) in batch {
+                let _ = sender.send((label, at, now));
+            }
+        });
+        let timer = thread.timer();
         let start = Instant::now();
         for (label, after_ms) in [(3, 30), (1, 10), (2, 20), (0, 0)] {
-            let sender = sender.clone();
             let at = start + Duration::from_millis(after_ms);
-            timer.at(at, move || {
-                let _ = sender.send((label, at, Instant::now()));
-            });
+            timer.at(at, (label, at));
         }
         let fired: Vec<_> = (0..4)
             .map(|_| {
@@ -189,13 +196,35 @@ mod tests {
     }
 
     #[test]
-    fn a_stopped_timer_runs_nothing_more() {
-        let thread = TimerThread::start();
-        let timer = thread.timer();
-        let (sender, received) = mpsc::channel::<()>();
-        timer.at(Instant::now() + Duration::from_millis(50), move || {
-            let _ = sender.send(());
+    fn items_due_together_come_in_one_batch() {
+        let (sender, received) = mpsc::channel();
+        let thread = TimerThread::start(move |batch: Vec<u32>| {
+            let _ = sender.send(batch);
         });
+        let timer = thread.timer();
+        let at = Instant::now() + Duration::from_millis(20);
+        for item in 0..1000 {
+            timer.at(at, item);
+        }
+        let batch = received
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a batch");
+        assert_eq!(
+            batch,
+            (0..1000).collect::<Vec<_>>(),
+            "one batch, in arrival order"
+        );
+    }
+
+    #[test]
+    fn a_stopped_timer_delivers_nothing_more() {
+        let (sender, received) = mpsc::channel::<Vec<u32>>();
+        let thread = TimerThread::start(move |batch| {
+            let _ = sender.send(batch);
+        });
+        thread
+            .timer()
+            .at(Instant::now() + Duration::from_millis(50), 1);
         drop(thread);
         assert!(received.recv_timeout(Duration::from_millis(200)).is_err());
     }

@@ -43,6 +43,16 @@ use run_book::{Fire, RunBook, StagedRun};
 use telemetry::JobTelemetry;
 use timing::Timing;
 
+/// A fire the precise timer holds: the job and the arming it was set for.
+pub(crate) type FireDue = (Addr<JobActor>, u64);
+
+/// Wakes the job actors whose fire instants came (on the engine's thread).
+pub(crate) fn wake_for_fires(batch: Vec<FireDue>) {
+    for (job, armed) in batch {
+        job.do_send(messages::Wake::Fire { armed });
+    }
+}
+
 pub struct JobActor {
     /// Shared with the read model: one copy per job.
     config: Arc<JobConfig>,

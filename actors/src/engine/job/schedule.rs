@@ -57,9 +57,8 @@ impl JobActor {
         match armed {
             Armed::Stage => self.timer = Some(ctx.notify_later(Wake::Stage, delay)),
             Armed::Fire => {
-                let (job, armed) = (ctx.address(), self.armed);
                 let deadline = std::time::Instant::now() + delay;
-                (self.engine.timer).at(deadline, move || job.do_send(Wake::Fire { armed }));
+                (self.engine.timer).at(deadline, (ctx.address(), self.armed));
             }
         }
     }
