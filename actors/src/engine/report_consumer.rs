@@ -61,8 +61,6 @@ impl Drop for ReportThread {
 }
 
 impl ReportConsumer {
-    /// Starts consuming on the current actix arbiter; sending `true` (or dropping the sender)
-    /// stops it.
     /// Consumes on a thread of its own, so parsing and checking reports stays off the thread
     /// the job actors run on (as HTTP reports are parsed on the HTTP workers).
     pub(crate) fn spawn(self) -> ReportThread {

@@ -92,6 +92,8 @@ pub struct Resumed {
 pub fn resume(left: Left<'_>) -> Resumed {
     let (now, grace) = (left.now, left.grace);
     let (mut adopted, mut settled, mut ahead) = (Vec::new(), Vec::new(), None);
+    // Passed staged rows that are published now (a catch-up), not skipped.
+    let mut published = Vec::new();
     for row in left.staged {
         if !left.scheduled || (row.due_at > now && ahead.is_some()) {
             adopted.push(Adopted::Delete(row.run_id));
@@ -105,6 +107,7 @@ pub fn resume(left: Left<'_>) -> Resumed {
             settled.push(row.due_at);
             let late = now - row.due_at;
             adopted.push(if late <= grace {
+                published.push(row.due_at);
                 Adopted::Publish { row, late }
             } else {
                 Adopted::Skip { row, late }
@@ -121,7 +124,10 @@ pub fn resume(left: Left<'_>) -> Resumed {
     }
     // The fire path does not write `next_due_at` when it stages the next instant at once:
     // the latest staged row is then newer than the column.
-    let latest_settled = settled.iter().max().copied();
+    // Runs left in flight are newer than the column too.
+    let latest_settled = (settled.iter().chain(&left.in_flight_dues))
+        .map(|due| due.trunc_subsecs(0))
+        .max();
     let stored =
         ahead
             .map(|staged| staged.due_at)
@@ -134,9 +140,9 @@ pub fn resume(left: Left<'_>) -> Resumed {
             .any(|fired| fired.trunc_subsecs(0) == due.trunc_subsecs(0))
     };
     let stored = match stored {
-        // Its staged run was settled above (published or skipped): that was this restart's
+        // Its staged run is published above (a skipped one is not a catch-up): that is this restart's
         // one catch-up, and the instants that passed after it are coalesced into it.
-        Some(due) if due <= now && among(&settled, due) => {
+        Some(due) if due <= now && among(&published, due) => {
             return Resumed {
                 adopted,
                 ahead,
@@ -146,7 +152,7 @@ pub fn resume(left: Left<'_>) -> Resumed {
         }
         // The previous process fired this instant (its run is restored) but was stopped
         // before it stored the next one: the candidate is the instant after it.
-        Some(due) if due <= now && among(&left.in_flight_dues, due) => {
+        Some(due) if due <= now && (among(&left.in_flight_dues, due) || among(&settled, due)) => {
             left.timing.next_after(due, due).0
         }
         other => other,
@@ -327,6 +333,30 @@ mod tests {
             "the instant of 300 is not fired again"
         );
         assert_eq!(resumed.next_due, Some(at(1020)));
+    }
+
+    #[test]
+    fn after_a_skipped_staged_run_the_next_instant_is_still_caught_up_within_grace() {
+        let mut left = left(Some(at(300)), vec![staged_row(1, at(800))]);
+        left.grace = Duration::seconds(150);
+        let resumed = resume(left);
+        assert!(matches!(&resumed.adopted[..], [Adopted::Skip { .. }]));
+        assert_eq!(
+            resumed.missed,
+            Some(Missed::CaughtUp {
+                due: at(860),
+                late: Duration::seconds(140)
+            })
+        );
+    }
+
+    #[test]
+    fn a_run_left_in_flight_newer_than_the_stored_column_is_not_fired_again() {
+        let mut left = left(Some(at(100)), Vec::new());
+        left.in_flight_dues = vec![at(970)];
+        let resumed = resume(left);
+        assert_eq!(resumed.missed, None, "970 was fired; 1030 is ahead");
+        assert_eq!(resumed.next_due, Some(at(1030)));
     }
 
     #[test]

@@ -100,7 +100,7 @@ impl JobActor {
         // the instant from the staged row, and a restart from the staged rows).
         self.next_due = next;
         self.restage(ctx, false);
-        if self.staged.map(|staged| staged.due_at) != next {
+        if next.is_none() || self.staged.map(|staged| staged.due_at) != next {
             self.set_next_due(next);
         }
         self.arm(ctx);
@@ -265,6 +265,9 @@ impl JobActor {
             || old.enabled != config.enabled;
         let params_changed = old.default_params != config.default_params;
         if !schedule_changed {
+            // The column may lag behind a staged instant: an edit puts it right.
+            let next = self.next_due;
+            self.set_next_due(next);
             if params_changed {
                 self.restage(ctx, true);
                 self.arm(ctx);
