@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use actors::{StoreError, ValidationError};
+use actors::{ServiceError, StoreError, ValidationError};
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -41,17 +41,23 @@ pub enum ApiError {
     Database(StoreError),
 }
 
-impl From<actix::MailboxError> for ApiError {
-    fn from(error: actix::MailboxError) -> Self {
-        ApiError::EngineUnavailable(error.to_string())
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
         match error {
-            StoreError::Duplicate(job_id) => ApiError::JobExists(job_id),
-            other => ApiError::Database(other),
+            ServiceError::Invalid(error) => ApiError::Validation(error),
+            ServiceError::JobNotFound(job_id) => ApiError::JobNotFound(job_id),
+            ServiceError::JobExists(job_id) => ApiError::JobExists(job_id),
+            ServiceError::MaxParallelReached {
+                in_flight,
+                max_parallel,
+            } => ApiError::MaxParallelReached {
+                in_flight,
+                max_parallel,
+            },
+            ServiceError::RunNotFound(run_id) => ApiError::RunNotFound(run_id.to_string()),
+            ServiceError::NoRunInFlight => ApiError::NoRunInFlight,
+            ServiceError::EngineUnavailable(why) => ApiError::EngineUnavailable(why),
+            ServiceError::Database(error) => ApiError::Database(error),
         }
     }
 }

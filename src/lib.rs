@@ -1,6 +1,7 @@
 //! jennie-scheduler: the service binary's library (configuration, HTTP API, telemetry,
 //! start-up wiring, CLI). The engine lives in the `actors` crate.
 
+pub mod api;
 pub mod cli;
 pub mod configuration;
 pub mod error;

@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use actors::engine::{Engine, EngineSettings};
-use actors::{Scope, Store};
+use actors::{JobService, Store};
 use anyhow::Context;
 
 use crate::configuration::Settings;
@@ -13,9 +13,8 @@ use crate::routes::{self, ApiToken};
 
 /// What every handler can reach.
 pub struct AppState {
-    pub store: Store,
-    pub scope: Scope,
-    pub engine: Engine,
+    /// Every use case; the routes call nothing else.
+    pub jobs: JobService,
     /// Said at start and on every `/ready` while it holds (an API served open off loopback).
     pub exposure_warning: Option<String>,
 }
@@ -53,9 +52,7 @@ impl Application {
             "jennie-scheduler listening"
         );
         let state = web::Data::new(AppState {
-            store,
-            scope: settings.scope,
-            engine: engine.clone(),
+            jobs: JobService::new(store, engine.clone(), settings.scope),
             exposure_warning,
         });
         let cors_origins = settings.cors_origins.clone();

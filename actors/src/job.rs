@@ -7,10 +7,10 @@ use serde_json::{Map, Value};
 
 mod input;
 
-pub use input::{JobInput, ValidationError, CONFIG_FIELDS, MANAGED_FIELDS};
+pub use input::{ValidationError, CONFIG_FIELDS, MANAGED_FIELDS};
 
 /// Which trading stack a job belongs to. An instance serves exactly one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     Real,
@@ -41,7 +41,7 @@ impl std::fmt::Display for Scope {
 }
 
 /// Who schedules the next run: the engine (scheduler) or the worker (queue).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RescheduleMode {
     /// The scheduler fires the job on its cron or interval.
@@ -68,7 +68,7 @@ impl RescheduleMode {
 }
 
 /// The configuration columns of a job: written by the API, read by the engine.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobConfig {
     pub job_id: String,
     pub scope: Scope,
@@ -79,7 +79,6 @@ pub struct JobConfig {
     pub queue: String,
     pub enabled: bool,
     pub max_parallel: i64,
-    #[schema(value_type = Object)]
     pub default_params: Map<String, Value>,
     pub timeout_sec: i64,
     pub retry_limit: i64,
@@ -89,7 +88,7 @@ pub struct JobConfig {
 
 /// The state columns of a job: written by the engine (and the store on insert), never by
 /// clients.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobState {
     pub next_due_at: Option<DateTime<Utc>>,
     pub last_run_at: Option<DateTime<Utc>>,
@@ -104,7 +103,7 @@ pub struct JobState {
 }
 
 /// A stored job as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Job {
     #[serde(flatten)]
     pub config: JobConfig,

@@ -1,16 +1,18 @@
-//! The scheduling engine of jennie-scheduler: the job domain (fields, validation, schedules)
-//! and the store. Only the store module touches sea-orm.
+//! The core of jennie-scheduler, with no HTTP in it: the job domain (fields, validation,
+//! schedules), the store (the only module that touches sea-orm), the engine (the actors), and
+//! the application service every front end calls.
 
 pub mod engine;
+pub mod instant;
 pub mod job;
 pub mod metrics;
 pub mod run;
 pub mod schedule;
+pub mod service;
 pub mod store;
 
-pub use job::{
-    Job, JobConfig, JobInput, JobState, JobView, RescheduleMode, Scope, ValidationError,
-};
+pub use job::{Job, JobConfig, JobState, JobView, RescheduleMode, Scope, ValidationError};
 pub use run::{RunRecord, RunStatus, StateWrite};
 pub use schedule::{CronError, CronSchedule};
+pub use service::{JobService, ServiceError};
 pub use store::{DatabaseTarget, Store, StoreError};

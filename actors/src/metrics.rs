@@ -24,7 +24,7 @@ pub const JOBS: &str = "jennie_jobs";
 pub const STATE_WRITES_BUFFERED: &str = "jennie_state_writes_buffered";
 /// Failed batches of engine state writes.
 pub const STATE_WRITE_FAILURES_TOTAL: &str = "jennie_state_write_failures_total";
-/// Completion report messages from the reports queue: `{outcome}` = `settled`,
+/// Run report messages from the reports queue: `{outcome}` = `settled`,
 /// `dead_lettered` (invalid or refused) or `requeued` (the engine could not answer).
 pub const REPORT_MESSAGES_TOTAL: &str = "jennie_report_messages_total";
 /// HTTP requests served: `{method, route, status}`.

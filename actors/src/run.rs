@@ -6,7 +6,7 @@ use uuid::Uuid;
 use worker::TriggerSource;
 
 /// Where a run is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     /// Staged before its due instant: the next scheduled fire, written ahead so that the fire
@@ -61,7 +61,7 @@ impl RunStatus {
 }
 
 /// One row of the run history.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRecord {
     pub run_id: Uuid,
     pub job_id: String,
@@ -75,7 +75,6 @@ pub struct RunRecord {
     pub status: RunStatus,
     pub error: Option<String>,
     /// The params the message carried.
-    #[schema(value_type = Object)]
     pub params: serde_json::Map<String, serde_json::Value>,
 }
 

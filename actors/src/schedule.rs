@@ -232,3 +232,6 @@ fn day_number(text: &str) -> Option<u32> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod brute_force;

@@ -14,7 +14,7 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use tokio::sync::{mpsc, Semaphore};
 use uuid::Uuid;
-use worker::{CompletionReport, CompletionStatus, JobMessage, SchedulerClient, TriggerSource};
+use worker::{JobMessage, ReportStatus, RunReport, SchedulerClient, TriggerSource};
 
 use crate::plan::job_index;
 use crate::util::now_ms;
@@ -204,8 +204,7 @@ fn spawn_reporter(
             };
             let (client, failures) = (client.clone(), failures.clone());
             tokio::spawn(async move {
-                let report =
-                    CompletionReport::for_message(&message, CompletionStatus::Success, None);
+                let report = RunReport::for_message(&message, ReportStatus::Success, None);
                 if client.mark_job_run(&message.job_id, &report).await.is_err() {
                     failures.fetch_add(1, Ordering::Relaxed);
                 }

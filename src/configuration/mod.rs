@@ -1,54 +1,76 @@
-//! Settings: the environment variables of the service, layered over files in `config/`
-//! (`default.toml`, then `{scope}.toml`); the environment wins.
+//! Settings: one typed struct, its defaults in one place ([`Settings::defaults`]), layered by
+//! figment: the defaults, then `config/default.toml`, then `config/{scope}.toml`, then the
+//! environment (which wins). File keys are the environment variables in lower case. A bad
+//! value is refused at start-up with a message that names the variable, the value and where it
+//! was set.
+
+mod values;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use actors::{DatabaseTarget, Scope};
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use chrono_tz::Tz;
-use serde::Deserialize;
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
 
-/// Everything the service needs to start.
-#[derive(Debug, Clone)]
+/// Everything the service needs to start. Each field's key is its serde name (the environment
+/// variable in lower case).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
-    /// `SCHEDULER_SCOPE`: the only scope this instance serves.
+    /// The only scope this instance serves (`real` or `mock`).
+    #[serde(rename = "scheduler_scope", with = "values::scope")]
     pub scope: Scope,
-    /// `SCHEDULER_TICK_SECONDS`: how often the jobs table is re-read.
+    /// How often the jobs table is re-read.
+    #[serde(rename = "scheduler_tick_seconds", with = "values::positive")]
     pub tick_seconds: u64,
-    /// `SCHEDULER_TIMEZONE`: where cron expressions are evaluated.
+    /// Where cron expressions are evaluated.
+    #[serde(rename = "scheduler_timezone", with = "values::zone")]
     pub timezone: Tz,
-    /// `DB_TYPE` with `SCHEDULER_DB_PATH` or `DATABASE_URL`.
+    /// `DB_TYPE` with `SCHEDULER_DB_PATH` (SQLite) or `DATABASE_URL` (MariaDB).
+    #[serde(flatten, with = "values::database")]
     pub database: DatabaseTarget,
-    /// `RABBITMQ_URL`.
+    #[serde(with = "values::text")]
     pub rabbitmq_url: String,
-    /// `SCHEDULER_HTTP_ADDR`: loopback by default.
+    /// Loopback by default.
+    #[serde(rename = "scheduler_http_addr", with = "values::address")]
     pub http_addr: SocketAddr,
-    /// `SCHEDULER_API_TOKEN`: when set, `/jobs` requires `Authorization: Bearer <token>`. Set
-    /// but empty (or blank) is a start-up error, never "no auth".
+    /// When set, `/jobs` requires `Authorization: Bearer <token>`. Set but empty (or blank)
+    /// is a start-up error, never "no auth".
+    #[serde(rename = "scheduler_api_token", with = "values::token")]
     pub api_token: Option<String>,
-    /// `SCHEDULER_ALLOW_UNAUTHENTICATED`: serve `/jobs` without a token on an address other
-    /// than loopback (refused at start-up otherwise).
+    /// Serve `/jobs` without a token on an address other than loopback (refused otherwise).
+    #[serde(rename = "scheduler_allow_unauthenticated", with = "values::flag")]
     pub allow_unauthenticated: bool,
-    /// `SCHEDULER_CORS_ORIGINS`: comma-separated origins allowed to call the API from a
-    /// browser; none by default (no CORS headers are sent).
+    /// Origins allowed to call the API from a browser (comma-separated); none by default.
+    #[serde(rename = "scheduler_cors_origins", with = "values::origins")]
     pub cors_origins: Vec<String>,
-    /// `SCHEDULER_STAGE_AHEAD_SECONDS`: how long before its due instant a job's next run is
-    /// staged (written as `scheduled`, so the fire itself is only a publish).
+    /// How long before its due instant a job's next run is staged (written as `scheduled`,
+    /// so the fire itself is only a publish); at most a year.
+    #[serde(rename = "scheduler_stage_ahead_seconds", with = "values::stage_ahead")]
     pub stage_ahead_seconds: u64,
-    /// `SCHEDULER_REPORTS_QUEUE`: the queue completion reports may be published to (default
-    /// `{scope}.jobs.reports`; refused ones go to `{queue}.dead`).
+    /// The queue completion reports may be published to (`{scope}.jobs.…`); refused ones go
+    /// to `{queue}.dead`.
+    #[serde(rename = "scheduler_reports_queue", with = "values::text")]
     pub reports_queue: String,
-    /// `SCHEDULER_MISFIRE_GRACE_SECONDS`: how late a missed fire may still be caught up.
+    /// How late a missed fire may still be caught up.
+    #[serde(rename = "scheduler_misfire_grace_seconds", with = "values::seconds")]
     pub misfire_grace_seconds: u64,
-    /// `SCHEDULER_RUN_HISTORY_LIMIT`: runs kept per job.
+    /// Runs kept per job.
+    #[serde(rename = "scheduler_run_history_limit", with = "values::positive")]
     pub run_history_limit: u64,
-    /// `LOG_FORMAT`: `text` (default) or `json`.
+    /// `text` or `json`.
+    #[serde(with = "values::log_format")]
     pub log_format: LogFormat,
-    /// `SCHEDULER_HTTP_WORKERS`: HTTP worker threads (default: one per core).
+    /// HTTP worker threads.
+    #[serde(rename = "scheduler_http_workers", with = "values::workers")]
     pub http_workers: usize,
-    /// `SCHEDULER_METRICS_PER_JOB`: per-job `job_id` metric labels (default true; `false` for
-    /// very large job counts: every job is then counted under `job_id="_all"`).
+    /// Per-job `job_id` metric labels (`false` for very large job counts: every job is then
+    /// counted under `job_id="_all"`).
+    #[serde(rename = "scheduler_metrics_per_job", with = "values::flag")]
     pub metrics_per_job: bool,
 }
 
@@ -59,63 +81,22 @@ pub enum LogFormat {
     Json,
 }
 
-/// The settings keys as they appear in files and (upper-cased) in the environment.
-#[derive(Debug, Default, Deserialize)]
-struct RawSettings {
-    scheduler_scope: Option<String>,
-    scheduler_tick_seconds: Option<String>,
-    scheduler_timezone: Option<String>,
-    scheduler_db_path: Option<String>,
-    db_type: Option<String>,
-    database_url: Option<String>,
-    rabbitmq_url: Option<String>,
-    scheduler_http_addr: Option<String>,
-    scheduler_api_token: Option<String>,
-    scheduler_misfire_grace_seconds: Option<String>,
-    scheduler_run_history_limit: Option<String>,
-    log_format: Option<String>,
-    scheduler_http_workers: Option<String>,
-    scheduler_metrics_per_job: Option<String>,
-    scheduler_allow_unauthenticated: Option<String>,
-    scheduler_cors_origins: Option<String>,
-    scheduler_reports_queue: Option<String>,
-    scheduler_stage_ahead_seconds: Option<String>,
-}
-
-/// The keys this service reads from the environment.
-const KEYS: [&str; 18] = [
-    "SCHEDULER_SCOPE",
-    "SCHEDULER_TICK_SECONDS",
-    "SCHEDULER_TIMEZONE",
-    "SCHEDULER_DB_PATH",
-    "DB_TYPE",
-    "DATABASE_URL",
-    "RABBITMQ_URL",
-    "SCHEDULER_HTTP_ADDR",
-    "SCHEDULER_API_TOKEN",
-    "SCHEDULER_MISFIRE_GRACE_SECONDS",
-    "SCHEDULER_RUN_HISTORY_LIMIT",
-    "LOG_FORMAT",
-    "SCHEDULER_HTTP_WORKERS",
-    "SCHEDULER_METRICS_PER_JOB",
-    "SCHEDULER_ALLOW_UNAUTHENTICATED",
-    "SCHEDULER_CORS_ORIGINS",
-    "SCHEDULER_REPORTS_QUEUE",
-    "SCHEDULER_STAGE_AHEAD_SECONDS",
-];
-
 impl Settings {
-    /// The defaults for an instance of `scope`, with a SQLite file at `db_path`.
+    /// The defaults of an instance of `scope`: the one place they are written.
     pub fn defaults(scope: Scope) -> Settings {
+        let (port, db_file) = match scope {
+            Scope::Real => (8095, "data/scheduler.db"),
+            Scope::Mock => (9095, "data/scheduler-mock.db"),
+        };
         Settings {
             scope,
             tick_seconds: 5,
             timezone: chrono_tz::Asia::Seoul,
             database: DatabaseTarget::Sqlite {
-                path: PathBuf::from("data/scheduler.db"),
+                path: PathBuf::from(db_file),
             },
             rabbitmq_url: "amqp://guest:guest@127.0.0.1:5672/%2f".to_string(),
-            http_addr: default_http_addr(scope),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], port)),
             api_token: None,
             allow_unauthenticated: false,
             cors_origins: Vec::new(),
@@ -129,153 +110,90 @@ impl Settings {
         }
     }
 
-    /// Loads settings from `config_dir` (`SCHEDULER_CONFIG_DIR`, default `config`) and the
-    /// environment.
+    /// Loads settings from `SCHEDULER_CONFIG_DIR` (default `config`) and the environment.
     pub fn load() -> anyhow::Result<Settings> {
         let config_dir = std::env::var("SCHEDULER_CONFIG_DIR").unwrap_or_else(|_| "config".into());
-        let environment: Vec<(String, String)> = KEYS
-            .iter()
+        let environment: Vec<(String, String)> = Self::keys()
+            .into_iter()
             .filter_map(|key| {
-                std::env::var(key)
+                std::env::var(key.to_uppercase())
                     .ok()
-                    .map(|value| (key.to_lowercase(), value))
+                    .map(|value| (key, value))
             })
             .collect();
         Self::from_sources(Path::new(&config_dir), &environment)
     }
 
-    /// Layers `default.toml`, `{scope}.toml` (both optional) and the given environment pairs
-    /// (lower-case keys).
+    /// Every settings key (lower case), as the struct names them.
+    pub fn keys() -> Vec<String> {
+        let defaults = Serialized::defaults(Settings::defaults(Scope::Real));
+        let mut keys: Vec<String> = defaults
+            .data()
+            .ok()
+            .and_then(|mut data| data.remove(&Profile::Default))
+            .map(|dict| dict.into_keys().collect())
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    }
+
+    /// Layers the defaults, `default.toml` and `{scope}.toml` of `config_dir` (both optional)
+    /// and the given environment pairs (lower-case keys); checks every value.
     pub fn from_sources(
         config_dir: &Path,
         environment: &[(String, String)],
     ) -> anyhow::Result<Settings> {
-        let layered = |scope_file: Option<&str>| -> anyhow::Result<RawSettings> {
-            let mut builder = config::Config::builder()
-                .add_source(config::File::from(config_dir.join("default.toml")).required(false));
-            if let Some(scope) = scope_file {
-                builder = builder.add_source(
-                    config::File::from(config_dir.join(format!("{scope}.toml"))).required(false),
+        let files = |scope: Option<Scope>| {
+            let figment = Figment::new().merge(Toml::file(config_dir.join("default.toml")));
+            match scope {
+                Some(scope) => figment.merge(Toml::file(config_dir.join(format!("{scope}.toml")))),
+                None => figment,
+            }
+        };
+        let environment = Environment(environment.to_vec());
+        #[derive(Deserialize)]
+        struct ScopeOnly {
+            #[serde(default, rename = "scheduler_scope", with = "values::optional_scope")]
+            scope: Option<Scope>,
+        }
+        let ScopeOnly { scope } = files(None).merge(&environment).extract().map_err(explain)?;
+        let scope = scope.unwrap_or(Scope::Real);
+        let layered = Figment::from(Serialized::defaults(Settings::defaults(scope)))
+            .merge(files(Some(scope)))
+            .merge(&environment);
+        let known = Self::keys();
+        for (key, metadata) in layered_keys(&layered) {
+            if !known.contains(&key) {
+                bail!(
+                    "{} is not a setting{} (the settings are listed in README.md)",
+                    key.to_uppercase(),
+                    source_of(metadata.as_ref())
                 );
             }
-            for (key, value) in environment {
-                builder = builder.set_override(key.as_str(), value.as_str())?;
-            }
-            builder
-                .build()
-                .context("reading configuration files")?
-                .try_deserialize()
-                .context("configuration values must be strings or numbers")
-        };
-        let scope_name = layered(None)?
-            .scheduler_scope
-            .unwrap_or_else(|| "real".into());
-        let scope = Scope::parse(&scope_name).ok_or_else(|| {
-            anyhow!("SCHEDULER_SCOPE must be 'real' or 'mock', not '{scope_name}'")
-        })?;
-        let raw = layered(Some(scope.as_str()))?;
-        Self::from_raw(scope, raw)
-    }
-
-    fn from_raw(scope: Scope, raw: RawSettings) -> anyhow::Result<Settings> {
-        let mut settings = Settings::defaults(scope);
-        if let Some(value) = raw.scheduler_tick_seconds {
-            settings.tick_seconds = parse_positive("SCHEDULER_TICK_SECONDS", &value)?;
         }
-        if let Some(value) = raw.scheduler_timezone {
-            settings.timezone = value
-                .parse()
-                .map_err(|_| anyhow!("SCHEDULER_TIMEZONE '{value}' is not an IANA time zone"))?;
+        let settings: Settings = layered.extract().map_err(explain)?;
+        if settings.scope != scope {
+            bail!(
+                "SCHEDULER_SCOPE in {scope}.toml says '{}': a scope's file cannot change the scope",
+                settings.scope
+            );
         }
-        let db_type = raw.db_type.unwrap_or_else(|| "SQLITE".into());
-        settings.database = match db_type.to_ascii_uppercase().as_str() {
-            "SQLITE" => DatabaseTarget::Sqlite {
-                path: raw
-                    .scheduler_db_path
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| PathBuf::from("data/scheduler.db")),
-            },
-            "MARIADB" | "MYSQL" => DatabaseTarget::MariaDb {
-                url: raw
-                    .database_url
-                    .ok_or_else(|| anyhow!("DB_TYPE=MARIADB needs DATABASE_URL (mysql://…)"))?,
-            },
-            other => bail!("DB_TYPE must be SQLITE or MARIADB, not '{other}'"),
-        };
-        if let Some(value) = raw.rabbitmq_url {
-            settings.rabbitmq_url = value;
-        }
-        if let Some(value) = raw.scheduler_http_addr {
-            settings.http_addr = value
-                .parse()
-                .map_err(|_| anyhow!("SCHEDULER_HTTP_ADDR '{value}' is not host:port"))?;
-        }
-        settings.api_token = match raw.scheduler_api_token {
-            None => None,
-            Some(token) if token.trim().is_empty() => bail!(
-                "SCHEDULER_API_TOKEN is set but empty: set a token, or unset the variable to \
-                 serve the API without one on loopback"
-            ),
-            Some(token) if token.trim() != token || token.chars().any(char::is_control) => bail!(
-                "SCHEDULER_API_TOKEN must not start or end with spaces or hold control characters"
-            ),
-            Some(token) => Some(token),
-        };
-        if let Some(value) = raw.scheduler_allow_unauthenticated {
-            settings.allow_unauthenticated = parse_bool("SCHEDULER_ALLOW_UNAUTHENTICATED", &value)?;
-        }
-        if let Some(value) = raw.scheduler_cors_origins {
-            settings.cors_origins = parse_origins(&value)?;
-        }
-        if let Some(value) = raw.scheduler_stage_ahead_seconds {
-            settings.stage_ahead_seconds =
-                parse_positive("SCHEDULER_STAGE_AHEAD_SECONDS", &value)?.min(366 * 86_400);
-        }
-        if let Some(value) = raw.scheduler_reports_queue {
-            let prefix = worker::queue_prefix(scope.as_str());
-            if !value.starts_with(&prefix) || value.len() == prefix.len() {
-                bail!("SCHEDULER_REPORTS_QUEUE must start with '{prefix}', not '{value}'");
-            }
-            settings.reports_queue = value;
-        }
-        if let Some(value) = raw.scheduler_misfire_grace_seconds {
-            settings.misfire_grace_seconds = value.parse().map_err(|_| {
-                anyhow!("SCHEDULER_MISFIRE_GRACE_SECONDS '{value}' is not a number of seconds")
-            })?;
-        }
-        if let Some(value) = raw.scheduler_run_history_limit {
-            settings.run_history_limit = parse_positive("SCHEDULER_RUN_HISTORY_LIMIT", &value)?;
-        }
-        if let Some(value) = raw.scheduler_http_workers {
-            settings.http_workers = parse_positive("SCHEDULER_HTTP_WORKERS", &value)? as usize;
-        }
-        if let Some(value) = raw.scheduler_metrics_per_job {
-            settings.metrics_per_job = parse_bool("SCHEDULER_METRICS_PER_JOB", &value)?;
-        }
-        settings.log_format = match raw
-            .log_format
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("text") | Some("human") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => bail!("LOG_FORMAT must be text or json, not '{other}'"),
-        };
+        settings.check()?;
         Ok(settings)
     }
-}
 
-/// 127.0.0.1:8095 for real, 127.0.0.1:9095 for mock (the seed's port pair, on loopback).
-pub fn default_http_addr(scope: Scope) -> SocketAddr {
-    let port = match scope {
-        Scope::Real => 8095,
-        Scope::Mock => 9095,
-    };
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
+    /// The rules between values.
+    fn check(&self) -> anyhow::Result<()> {
+        let prefix = worker::queue_prefix(self.scope.as_str());
+        if !self.reports_queue.starts_with(&prefix) || self.reports_queue.len() == prefix.len() {
+            bail!(
+                "SCHEDULER_REPORTS_QUEUE must start with '{prefix}', not '{}'",
+                self.reports_queue
+            );
+        }
+        Ok(())
+    }
 
-impl Settings {
     /// Whether the API may be served as configured: without a token only on a loopback
     /// address, unless `SCHEDULER_ALLOW_UNAUTHENTICATED` says otherwise. Answers the warning
     /// to log (and show on `/ready`) when it is served open on another address.
@@ -300,143 +218,75 @@ impl Settings {
     }
 }
 
-fn parse_bool(name: &str, value: &str) -> anyhow::Result<bool> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => bail!("{name} must be true or false, not '{value}'"),
+/// 127.0.0.1:8095 for real, 127.0.0.1:9095 for mock (the port pair of the design, on
+/// loopback).
+pub fn default_http_addr(scope: Scope) -> SocketAddr {
+    Settings::defaults(scope).http_addr
+}
+
+/// The environment as a figment provider: every value a string, exactly as set (figment's own
+/// `Env` would guess types, and a token like `[x]` would become a list).
+struct Environment(Vec<(String, String)>);
+
+impl Provider for Environment {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("the environment")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let values: std::collections::BTreeMap<&str, &str> = self
+            .0
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect();
+        Serialized::defaults(values).data()
     }
 }
 
-/// `https://ops.example.com, http://localhost:3000` → the origins, each `scheme://host[:port]`.
-fn parse_origins(value: &str) -> anyhow::Result<Vec<String>> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|origin| !origin.is_empty())
-        .map(|origin| {
-            let rest = origin
-                .strip_prefix("https://")
-                .or_else(|| origin.strip_prefix("http://"));
-            match rest {
-                Some(host) if !host.is_empty() && !host.contains(['/', ' ', '*']) => {
-                    Ok(origin.to_string())
-                }
-                _ => bail!(
-                    "SCHEDULER_CORS_ORIGINS: '{origin}' is not an origin like https://host[:port]"
-                ),
-            }
+/// The top-level keys of `figment` with the source of each.
+fn layered_keys(figment: &Figment) -> Vec<(String, Option<Metadata>)> {
+    let Ok(dict) = figment
+        .data()
+        .map(|mut data| data.remove(&Profile::Default))
+    else {
+        return Vec::new();
+    };
+    dict.unwrap_or_default()
+        .into_iter()
+        .map(|(key, value)| {
+            let metadata = figment.get_metadata(value.tag()).cloned();
+            (key, metadata)
         })
         .collect()
 }
 
-fn parse_positive(name: &str, value: &str) -> anyhow::Result<u64> {
-    value
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|number| *number >= 1)
-        .ok_or_else(|| anyhow!("{name} must be a whole number ≥ 1, not '{value}'"))
+/// ` (in <file>)` or ` (in the environment)`.
+fn source_of(metadata: Option<&Metadata>) -> String {
+    match metadata {
+        Some(metadata) => match &metadata.source {
+            Some(source) => format!(" (in {source})"),
+            None => format!(" (in {})", metadata.name),
+        },
+        None => String::new(),
+    }
+}
+
+/// A figment error as one line per bad value: `VARIABLE: what is wrong (where it was set)`.
+fn explain(error: figment::Error) -> anyhow::Error {
+    let lines: Vec<String> = error
+        .into_iter()
+        .map(|error| {
+            let key = error.path.join(".").to_uppercase();
+            let source = source_of(error.metadata.as_ref());
+            if key.is_empty() {
+                format!("{}{source}", error.kind)
+            } else {
+                format!("{key}: {}{source}", error.kind)
+            }
+        })
+        .collect();
+    anyhow!("invalid settings: {}", lines.join("; "))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn environment_wins_over_files_and_scope_picks_its_file() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(
-            dir.path().join("default.toml"),
-            "scheduler_tick_seconds = 7\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("mock.toml"),
-            "scheduler_timezone = \"UTC\"\nscheduler_tick_seconds = 9\n",
-        )
-        .unwrap();
-        let settings =
-            Settings::from_sources(dir.path(), &pairs(&[("scheduler_scope", "mock")])).unwrap();
-        assert_eq!(settings.scope, Scope::Mock);
-        assert_eq!(settings.tick_seconds, 9);
-        assert_eq!(settings.timezone, chrono_tz::UTC);
-        assert_eq!(settings.http_addr, default_http_addr(Scope::Mock));
-
-        let settings = Settings::from_sources(
-            dir.path(),
-            &pairs(&[
-                ("scheduler_tick_seconds", "3"),
-                ("db_type", "MARIADB"),
-                ("database_url", "mysql://u@h/d"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(settings.scope, Scope::Real);
-        assert_eq!(settings.tick_seconds, 3);
-        assert_eq!(settings.http_addr.port(), 8095);
-        assert!(matches!(settings.database, DatabaseTarget::MariaDb { .. }));
-    }
-
-    #[test]
-    fn bad_values_are_reported() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        for (key, value) in [
-            ("scheduler_scope", "paper"),
-            ("scheduler_tick_seconds", "0"),
-            ("scheduler_timezone", "Mars/Base"),
-            ("db_type", "ORACLE"),
-            ("db_type", "MARIADB"),
-            ("scheduler_http_addr", "nowhere"),
-            ("scheduler_api_token", ""),
-            ("scheduler_api_token", "   "),
-            ("scheduler_api_token", " padded"),
-            ("scheduler_allow_unauthenticated", "maybe"),
-            ("scheduler_cors_origins", "*"),
-            ("scheduler_cors_origins", "https://ok.example, ftp://x"),
-            ("scheduler_reports_queue", "mock.jobs.reports"),
-        ] {
-            assert!(
-                Settings::from_sources(dir.path(), &pairs(&[(key, value)])).is_err(),
-                "{key}={value}"
-            );
-        }
-    }
-
-    #[test]
-    fn an_open_api_off_loopback_needs_a_token_or_an_explicit_yes() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let load = |list: &[(&str, &str)]| Settings::from_sources(dir.path(), &pairs(list));
-        let open = load(&[("scheduler_http_addr", "0.0.0.0:8000")]).unwrap();
-        let refusal = open.exposure_warning().unwrap_err().to_string();
-        assert!(refusal.contains("SCHEDULER_API_TOKEN"), "{refusal}");
-        let allowed = load(&[
-            ("scheduler_http_addr", "0.0.0.0:8000"),
-            ("scheduler_allow_unauthenticated", "true"),
-        ])
-        .unwrap();
-        assert!(allowed.exposure_warning().unwrap().is_some());
-        let token = load(&[
-            ("scheduler_http_addr", "0.0.0.0:8000"),
-            ("scheduler_api_token", "s3cret"),
-        ])
-        .unwrap();
-        assert_eq!(token.exposure_warning().unwrap(), None);
-        assert_eq!(load(&[]).unwrap().exposure_warning().unwrap(), None);
-        let cors = load(&[(
-            "scheduler_cors_origins",
-            "https://a.example, http://localhost:3000",
-        )])
-        .unwrap();
-        assert_eq!(
-            cors.cors_origins,
-            ["https://a.example", "http://localhost:3000"]
-        );
-    }
-}
+mod tests;

@@ -1,14 +1,9 @@
 //! `/health` (the process answers) and `/ready` (its database and broker answer).
 
-use std::time::Duration;
-
 use actix_web::{web, HttpResponse};
-use actors::engine::{GetBrokerStatus, GetPersistenceStatus};
 use serde_json::json;
 
 use crate::startup::AppState;
-
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The answer of `/health`.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -47,51 +42,30 @@ pub async fn health() -> HttpResponse {
     responses((status = 200, description = "Database and broker answer", body = Readiness),
         (status = 503, description = "Something is down", body = Readiness)))]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let database = match tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => "up".to_string(),
-        Ok(Err(error)) => format!("down: {error}"),
-        Err(_) => "down: no answer within 2 s".to_string(),
-    };
-    let (broker, outbox) = match tokio::time::timeout(
-        PROBE_TIMEOUT,
-        state.engine.broker.send(GetBrokerStatus),
-    )
-    .await
-    {
-        Ok(Ok(status)) if status.connected => ("up".to_string(), status.outbox),
-        Ok(Ok(status)) => (
-            format!(
-                "down: {}",
-                status.last_error.unwrap_or_else(|| "connecting".into())
-            ),
-            status.outbox,
-        ),
-        _ => ("down: the broker actor did not answer".to_string(), 0),
-    };
-    let writes = match tokio::time::timeout(
-        PROBE_TIMEOUT,
-        state.engine.persistence.send(GetPersistenceStatus),
-    )
-    .await
-    {
-        Ok(Ok(status)) => {
-            json!({"healthy": status.healthy, "buffered": status.buffered, "last_error": status.last_error})
-        }
-        _ => json!({"healthy": false}),
-    };
-    let ready = database == "up" && broker == "up";
+    let readiness = state.jobs.readiness().await;
     if let Some(warning) = &state.exposure_warning {
         tracing::warn!("{warning}");
     }
+    let writes = match &readiness.state_writes {
+        Some(status) => {
+            json!({"healthy": status.healthy, "buffered": status.buffered, "last_error": status.last_error})
+        }
+        None => json!({"healthy": false}),
+    };
     let body = Readiness {
-        status: if ready { "ready" } else { "not_ready" }.into(),
-        database,
-        broker,
-        outbox,
+        status: if readiness.ready() {
+            "ready"
+        } else {
+            "not_ready"
+        }
+        .into(),
+        database: readiness.database.to_string(),
+        broker: readiness.broker.to_string(),
+        outbox: readiness.outbox,
         state_writes: writes,
         warnings: state.exposure_warning.iter().cloned().collect(),
     };
-    if ready {
+    if readiness.ready() {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)

@@ -1,7 +1,6 @@
 //! `/metrics`: the Prometheus text exposition.
 
 use actix_web::{web, HttpResponse};
-use actors::engine::CountJobs;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::startup::AppState;
@@ -12,13 +11,7 @@ pub async fn metrics(
     state: web::Data<AppState>,
     handle: web::Data<PrometheusHandle>,
 ) -> HttpResponse {
-    if let Ok((total, enabled)) = state.engine.supervisor.send(CountJobs).await {
-        let scope = state.scope.as_str();
-        metrics::gauge!(actors::metrics::JOBS, "scope" => scope, "state" => "enabled")
-            .set(enabled as f64);
-        metrics::gauge!(actors::metrics::JOBS, "scope" => scope, "state" => "paused")
-            .set((total - enabled) as f64);
-    }
+    state.jobs.refresh_job_gauges().await;
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(handle.render())

@@ -1,4 +1,4 @@
-//! Completion reports over AMQP: the report body plus `job_id` published to the reports queue
+//! Run reports over AMQP: the report body plus `job_id` published to the reports queue
 //! is settled like `POST /jobs/{id}/last-run`, answered on `reply_to`, and refused messages
 //! are dead-lettered.
 
@@ -112,7 +112,7 @@ async fn a_report_message_is_settled_answered_and_a_bad_one_dead_lettered() {
     // The worker SDK's AMQP transport: the same rule, the REST statuses for refusals.
     let second_run = app.post("/jobs/amqp/run-now", None).await.body["run_id"].clone();
     let client = worker::SchedulerClient::over_amqp(&rabbitmq_url(), &reports).expect("client");
-    let sdk_report = worker::CompletionReport {
+    let sdk_report = worker::RunReport {
         run_id: serde_json::from_value(second_run.clone()).ok(),
         ..Default::default()
     };
@@ -123,7 +123,7 @@ async fn a_report_message_is_settled_answered_and_a_bad_one_dead_lettered() {
     let sdk_refused = client
         .mark_job_run(
             "amqp",
-            &worker::CompletionReport {
+            &worker::RunReport {
                 run_id: Some(uuid::Uuid::new_v4()),
                 ..Default::default()
             },

@@ -2,11 +2,11 @@
 //! a Rust worker needs (feature `sdk`, on by default).
 //!
 //! The scheduler publishes one [`JobMessage`] per fire into the job's queue; a worker parses it
-//! with [`parse_job_message`], does the work, reports back with a [`CompletionReport`], and, in
+//! with [`parse_job_message`], does the work, reports back with a [`RunReport`], and, in
 //! queue mode, publishes its own next run through a delay queue with [`reschedule_job`].
 //!
 //! ```no_run
-//! use worker::{CompletionStatus, JobMessage, Publisher, SchedulerClient, Worker, WorkerConfig};
+//! use worker::{ReportStatus, JobMessage, Publisher, SchedulerClient, Worker, WorkerConfig};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let amqp = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -36,8 +36,8 @@ mod names;
 mod sdk;
 
 pub use message::{
-    parse_job_message, CompletionAnswer, CompletionReport, CompletionStatus, JobMessage,
-    MessageError, TriggerSource,
+    parse_job_message, JobMessage, MessageError, ReportReceipt, ReportStatus, RunReport,
+    TriggerSource,
 };
 pub use names::{
     dead_reports_queue_name, delay_queue_name, queue_prefix, reports_queue_name, JOBS_SEGMENT,

@@ -59,10 +59,10 @@ pub struct JobMessage {
     pub timeout_sec: i64,
     pub retry_limit: i64,
     pub telemetry_label: String,
-    #[serde(serialize_with = "rfc3339_z")]
+    #[serde(serialize_with = "rfc3339_millis_z")]
     pub queued_at: DateTime<Utc>,
     /// The scheduled instant this run is for.
-    #[serde(serialize_with = "rfc3339_z")]
+    #[serde(serialize_with = "rfc3339_millis_z")]
     pub due_at: DateTime<Utc>,
     /// 1 for the first try, then 2, 3, ... for retries.
     pub attempt: u32,
@@ -75,7 +75,10 @@ pub struct JobMessage {
     pub chain_seq: Option<u64>,
 }
 
-fn rfc3339_z<S: Serializer>(instant: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+fn rfc3339_millis_z<S: Serializer>(
+    instant: &DateTime<Utc>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&instant.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
@@ -111,7 +114,7 @@ pub fn parse_job_message(payload: &[u8]) -> Result<JobMessage, MessageError> {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum CompletionStatus {
+pub enum ReportStatus {
     Success,
     Failed,
 }
@@ -121,9 +124,9 @@ pub enum CompletionStatus {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CompletionReport {
+pub struct RunReport {
     pub run_id: Option<Uuid>,
-    pub status: Option<CompletionStatus>,
+    pub status: Option<ReportStatus>,
     pub error: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -143,15 +146,11 @@ pub struct CompletionReport {
     pub queued_at: Option<DateTime<Utc>>,
 }
 
-impl CompletionReport {
+impl RunReport {
     /// A report of `status` for the run of `message`, carrying what the scheduler needs to
     /// record it even if it did not publish it itself.
-    pub fn for_message(
-        message: &JobMessage,
-        status: CompletionStatus,
-        error: Option<String>,
-    ) -> Self {
-        CompletionReport {
+    pub fn for_message(message: &JobMessage, status: ReportStatus, error: Option<String>) -> Self {
+        RunReport {
             run_id: Some(message.run_id),
             status: Some(status),
             error,
@@ -167,10 +166,10 @@ impl CompletionReport {
     }
 }
 
-/// The scheduler's answer to a [`CompletionReport`].
+/// The scheduler's answer to a [`RunReport`].
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CompletionAnswer {
+pub struct ReportReceipt {
     pub job_id: String,
     pub run_id: Option<Uuid>,
     /// The run's final status as recorded.

@@ -7,24 +7,31 @@ mod persistence;
 mod precise_timer;
 mod read_model;
 mod report_consumer;
-pub mod reports;
+mod reports;
 mod supervisor;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-pub use broker::{BrokerActor, BrokerStatus, GetBrokerStatus, PublishFailure, StopBroker};
-pub use job::{Complete, Completion, ReportRefused, RunNow, RunNowRejected};
-pub use persistence::{FlushAndStop, GetPersistenceStatus, PersistenceActor, PersistenceStatus};
+pub use broker::{BrokerActor, BrokerStatus, PublishFailure};
+pub use job::{ReportRefused, RunNow, RunNowRejected, SettleReport, Settlement};
+pub use persistence::{PersistenceActor, PersistenceStatus};
 pub use read_model::ReadModel;
-pub use supervisor::{
-    CompleteJobRun, CountJobs, NoSuchJob, Remove, RunJobNow, StopAll, Supervisor, Upsert,
-};
+pub(crate) use reports::report_of_body;
+pub use reports::ReportError;
+pub use supervisor::JobUnavailable;
 
-use crate::job::Scope;
+use supervisor::Supervisor;
+
+use broker::{GetBrokerStatus, StopBroker};
+use persistence::{FlushAndStop, GetPersistenceStatus};
+use supervisor::{CountJobs, Remove, RunJobNow, StopAll, Upsert};
+
+use crate::job::{Job, Scope};
 use crate::store::{Store, StoreError};
 
 /// What the engine needs from the service's settings.
@@ -65,21 +72,19 @@ pub struct EngineContext {
     pub timer: precise_timer::PreciseTimer<job::FireDue>,
 }
 
-/// A running engine: the addresses the API talks to.
+/// A running engine. Front ends reach it only through the application service
+/// ([`crate::service::JobService`]); its addresses stay inside this crate.
 #[derive(Clone)]
 pub struct Engine {
-    pub supervisor: Addr<Supervisor>,
-    pub broker: Addr<BrokerActor>,
-    pub persistence: Addr<PersistenceActor>,
+    supervisor: Addr<Supervisor>,
+    broker: Addr<BrokerActor>,
+    persistence: Addr<PersistenceActor>,
     /// Every job as the API shows it, without a database read.
-    pub read_model: Arc<ReadModel>,
+    read_model: Arc<ReadModel>,
     /// Stops the consumer of the reports queue.
     reports: Arc<report_consumer::ReportThread>,
     /// Stopped when the last handle goes (a service dropped without a shutdown fires no more).
     _timer: Arc<precise_timer::TimerThread<job::FireDue>>,
-    /// What settling a report needs besides the supervisor.
-    pub store: Store,
-    pub scope: Scope,
 }
 
 impl Engine {
@@ -120,16 +125,12 @@ impl Engine {
         let reports = report_consumer::ReportConsumer {
             url: context.settings.rabbitmq_url.clone(),
             queue: context.settings.reports_queue.clone(),
-            scope: context.settings.scope,
             supervisor: supervisor.clone(),
-            store: context.store.clone(),
         }
         .spawn();
         Ok(Engine {
             reports: Arc::new(reports),
             _timer: Arc::new(timer),
-            store: context.store.clone(),
-            scope: context.settings.scope,
             supervisor,
             broker,
             persistence,
@@ -143,5 +144,55 @@ impl Engine {
         let _ = self.supervisor.send(StopAll).await;
         let _ = self.persistence.send(FlushAndStop).await;
         let _ = self.broker.send(StopBroker).await;
+    }
+
+    /// Every job as the API shows it.
+    pub(crate) fn read_model(&self) -> &ReadModel {
+        &self.read_model
+    }
+
+    /// A job was created or its configuration changed: (re)arm it. Answers its next due
+    /// instant as armed (whole seconds).
+    pub(crate) async fn upsert(&self, job: Job) -> Result<Option<DateTime<Utc>>, MailboxError> {
+        self.supervisor.send(Upsert(job)).await
+    }
+
+    /// A job is being deleted: stop its schedule (its staged run goes too).
+    pub(crate) async fn remove(&self, job_id: &str) -> Result<(), MailboxError> {
+        self.supervisor.send(Remove(job_id.to_string())).await
+    }
+
+    /// Publishes a run of `job_id` now.
+    pub(crate) async fn run_now(
+        &self,
+        job_id: &str,
+        run_now: RunNow,
+    ) -> Result<Result<Result<uuid::Uuid, RunNowRejected>, JobUnavailable>, MailboxError> {
+        let job_id = job_id.to_string();
+        self.supervisor.send(RunJobNow { job_id, run_now }).await
+    }
+
+    /// Settles a worker's report by the job actor's rule.
+    pub(crate) async fn settle(
+        &self,
+        job_id: &str,
+        report: worker::RunReport,
+    ) -> Result<Settlement, ReportError> {
+        reports::settle(&self.supervisor, job_id, report).await
+    }
+
+    /// How many jobs the engine runs, and how many of them are enabled.
+    pub(crate) async fn count_jobs(&self) -> Result<(usize, usize), MailboxError> {
+        self.supervisor.send(CountJobs).await
+    }
+
+    /// The broker connection and its outbox.
+    pub(crate) async fn broker_status(&self) -> Result<BrokerStatus, MailboxError> {
+        self.broker.send(GetBrokerStatus).await
+    }
+
+    /// The state writer.
+    pub(crate) async fn persistence_status(&self) -> Result<PersistenceStatus, MailboxError> {
+        self.persistence.send(GetPersistenceStatus).await
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use chrono::SubsecRound;
+use crate::instant::to_seconds;
 
 use crate::job::{Job, JobConfig, JobState, JobView};
 use crate::run::StateWrite;
@@ -73,7 +73,7 @@ impl ReadModel {
                     next_due_at,
                 } => {
                     if let Some(entry) = jobs.get_mut(job_id) {
-                        entry.state.next_due_at = next_due_at.map(|t| t.trunc_subsecs(0));
+                        entry.state.next_due_at = next_due_at.map(to_seconds);
                     }
                 }
                 StateWrite::LastRun {
@@ -83,7 +83,7 @@ impl ReadModel {
                     last_error,
                 } => {
                     if let Some(entry) = jobs.get_mut(job_id) {
-                        entry.state.last_run_at = Some(last_run_at.trunc_subsecs(0));
+                        entry.state.last_run_at = Some(to_seconds(*last_run_at));
                         entry.state.last_status = Some(last_status.as_str().to_string());
                         entry.state.last_error =
                             last_error.as_deref().map(crate::store::bounded_error_text);
@@ -102,7 +102,7 @@ impl ReadModel {
                 // `NextDue` when it stages the next run at once).
                 StateWrite::InsertRun(run) if run.status == crate::run::RunStatus::Scheduled => {
                     if let Some(entry) = jobs.get_mut(&run.job_id) {
-                        entry.state.next_due_at = Some(run.due_at.trunc_subsecs(0));
+                        entry.state.next_due_at = Some(to_seconds(run.due_at));
                     }
                 }
                 StateWrite::InsertRun(_)
@@ -200,7 +200,7 @@ mod tests {
         let a = model.job("a").expect("a");
         assert_eq!(
             a.state.next_due_at,
-            Some(due.trunc_subsecs(0)),
+            Some(to_seconds(due)),
             "whole seconds, as stored"
         );
         assert_eq!(a.state.last_status.as_deref(), Some("failed"));

@@ -1,6 +1,6 @@
-//! Completion reports over AMQP: a worker may publish the report body plus `job_id` to the
+//! Run reports over AMQP: a worker may publish the report body plus `job_id` to the
 //! durable queue `{scope}.jobs.reports` instead of calling `POST /jobs/{id}/last-run`. Each
-//! message is settled by the same rule as the HTTP report ([`super::reports::settle`]), then
+//! message is settled by the same rule as the HTTP report (`engine/job/report.rs`), then
 //! acknowledged; when it names a `reply_to` queue the answer is published there with the
 //! message's `correlation_id`. A message that is not a valid report, or that the rule refuses
 //! (unknown job or run, nothing in flight), is logged, counted and dead-lettered to
@@ -22,8 +22,6 @@ use tokio::sync::watch;
 
 use super::reports::{self, ReportError};
 use super::supervisor::Supervisor;
-use crate::job::Scope;
-use crate::store::Store;
 
 /// Report messages handled at once (the consumer's prefetch).
 const PREFETCH: u16 = 256;
@@ -36,9 +34,7 @@ pub(crate) struct ReportConsumer {
     pub url: String,
     /// The reports queue; refused messages go to `{queue}.dead`.
     pub queue: String,
-    pub scope: Scope,
     pub supervisor: Addr<Supervisor>,
-    pub store: Store,
 }
 
 /// The consumer's thread: stopping it (or dropping it) ends the consumer.
@@ -168,10 +164,8 @@ impl ReportConsumer {
         let settled = match reports::report_of_message(&delivery.data) {
             Err(invalid) => Err((invalid.error, invalid.to_string())),
             Ok((job_id, report)) => {
-                match reports::settle(&self.supervisor, &self.store, self.scope, &job_id, report)
-                    .await
-                {
-                    Ok(completion) => Ok(reports::answer(&job_id, &completion)),
+                match reports::settle(&self.supervisor, &job_id, report).await {
+                    Ok(settlement) => Ok(settlement.receipt(&job_id)),
                     Err(ReportError::EngineUnavailable(_) | ReportError::Database(_)) => {
                         // Nothing was decided: try the message again shortly.
                         metrics::counter!(crate::metrics::REPORT_MESSAGES_TOTAL, "outcome" => "requeued")

@@ -1,17 +1,20 @@
-//! Completion reports, wherever they come from (`POST /jobs/{id}/last-run` or the
-//! `{scope}.jobs.reports` queue): the checks a report passes, and how it is settled. The rule
-//! that decides what a report does to a run lives in the job actor (`Handler<Complete>`); this
-//! module finds the actor (handing it a job it does not know yet from the table) and, for a run
-//! no longer in flight, tells a repeat of a finished run from a run that never was.
+//! Run reports, wherever they come from (`POST /jobs/{id}/last-run` or the
+//! `{scope}.jobs.reports` queue): the checks a report's input passes, and the errors of
+//! settling it. The rule that decides what a report does lives in the job actor
+//! (`engine/job/report.rs`).
+//!
+//! The vocabulary: a worker sends a **report** ([`RunReport`]); the engine **settles** it
+//! ([`SettleReport`], answered by a [`Settlement`] or a [`ReportRefused`]); the worker gets a
+//! **receipt** ([`ReportReceipt`]).
 
 use actix::Addr;
 use serde_json::Value;
-use worker::{CompletionAnswer, CompletionReport};
+use worker::{ReportReceipt, RunReport};
 
-use super::job::{Complete, Completion, ReportRefused};
-use super::supervisor::{CompleteJobRun, NoSuchJob, Supervisor, Upsert};
-use crate::job::{Scope, ValidationError};
-use crate::store::{Store, StoreError};
+use super::job::{ReportRefused, SettleReport, Settlement};
+use super::supervisor::{JobUnavailable, SettleJobReport, Supervisor};
+use crate::job::ValidationError;
+use crate::store::StoreError;
 
 /// The longest `error` text a report may carry.
 pub const MAX_REPORT_ERROR_BYTES: usize = 65_535;
@@ -32,7 +35,7 @@ pub enum ReportError {
 }
 
 /// The checks of a report's fields that its type does not make.
-pub fn check_report(report: &CompletionReport) -> Result<(), ValidationError> {
+pub fn check_report(report: &RunReport) -> Result<(), ValidationError> {
     match &report.error {
         Some(error) if error.len() > MAX_REPORT_ERROR_BYTES => Err(ValidationError::new(
             "invalid_field",
@@ -44,9 +47,9 @@ pub fn check_report(report: &CompletionReport) -> Result<(), ValidationError> {
 }
 
 /// A report body (a JSON object, or nothing / `null` for "the oldest run in flight").
-pub fn report_of_body(body: Option<Value>) -> Result<CompletionReport, ValidationError> {
+pub fn report_of_body(body: Option<Value>) -> Result<RunReport, ValidationError> {
     let report = match body {
-        None | Some(Value::Null) => CompletionReport::default(),
+        None | Some(Value::Null) => RunReport::default(),
         Some(body @ Value::Object(_)) => serde_json::from_value(body).map_err(|error| {
             ValidationError::new(
                 "invalid_body",
@@ -67,7 +70,7 @@ pub fn report_of_body(body: Option<Value>) -> Result<CompletionReport, Validatio
 }
 
 /// A report message of the reports queue: the report body plus `job_id`.
-pub fn report_of_message(payload: &[u8]) -> Result<(String, CompletionReport), ValidationError> {
+pub fn report_of_message(payload: &[u8]) -> Result<(String, RunReport), ValidationError> {
     let mut body: Value = serde_json::from_slice(payload).map_err(|error| {
         ValidationError::new("invalid_json", format!("not JSON: {error}"), None)
     })?;
@@ -91,62 +94,42 @@ pub fn report_of_message(payload: &[u8]) -> Result<(String, CompletionReport), V
     Ok((job_id, report_of_body(Some(body))?))
 }
 
-/// Settles `report` for `job_id`: the engine's job actor decides; a job it does not run yet
-/// is read from the table and handed over; a run no longer in flight that the table has as
-/// finished is a repeat (`counted: false`).
-pub async fn settle(
+/// Settles `report` for `job_id` by the job actor's rule (the supervisor starts a job it does
+/// not run yet from its row).
+pub(crate) async fn settle(
     supervisor: &Addr<Supervisor>,
-    store: &Store,
-    scope: Scope,
     job_id: &str,
-    report: CompletionReport,
-) -> Result<Completion, ReportError> {
-    let ask = || CompleteJobRun {
-        job_id: job_id.to_string(),
-        complete: Complete(report.clone()),
-    };
-    let unavailable =
-        |error: actix::MailboxError| ReportError::EngineUnavailable(error.to_string());
-    let answer = match supervisor.send(ask()).await.map_err(unavailable)? {
-        Ok(answer) => answer,
-        Err(NoSuchJob) => {
-            let job = store
-                .get_job(scope, job_id)
-                .await?
-                .ok_or_else(|| ReportError::JobNotFound(job_id.to_string()))?;
-            supervisor.send(Upsert(job)).await.map_err(unavailable)?;
-            supervisor
-                .send(ask())
-                .await
-                .map_err(unavailable)?
-                .map_err(|error| ReportError::EngineUnavailable(error.to_string()))?
-        }
-    };
+    report: RunReport,
+) -> Result<Settlement, ReportError> {
+    let answer = supervisor
+        .send(SettleJobReport {
+            job_id: job_id.to_string(),
+            settle: SettleReport(report),
+        })
+        .await
+        .map_err(|error| ReportError::EngineUnavailable(error.to_string()))?;
     match answer {
-        Ok(completion) => Ok(completion),
-        Err(ReportRefused::NoRunInFlight) => Err(ReportError::NoRunInFlight),
-        Err(ReportRefused::UnknownRun(run_id)) => match store.get_run(run_id).await? {
-            Some(run) if run.job_id == job_id && run.status.is_final() => Ok(Completion {
-                run_id: Some(run_id),
-                status: run.status,
-                counted: false,
-                reschedule: false,
-                duration_seconds: run.duration_seconds(),
-            }),
-            _ => Err(ReportError::RunNotFound(run_id)),
-        },
+        Ok(Ok(settlement)) => Ok(settlement),
+        Ok(Err(ReportRefused::NoRunInFlight)) => Err(ReportError::NoRunInFlight),
+        Ok(Err(ReportRefused::UnknownRun(run_id))) => Err(ReportError::RunNotFound(run_id)),
+        Ok(Err(ReportRefused::Database(error))) | Err(JobUnavailable::Database(error)) => {
+            Err(ReportError::Database(error))
+        }
+        Err(JobUnavailable::NotFound) => Err(ReportError::JobNotFound(job_id.to_string())),
     }
 }
 
-/// The answer a worker gets for a settled report.
-pub fn answer(job_id: &str, completion: &Completion) -> CompletionAnswer {
-    CompletionAnswer {
-        job_id: job_id.to_string(),
-        run_id: completion.run_id,
-        status: completion.status.as_str().to_string(),
-        counted: completion.counted,
-        reschedule: completion.reschedule,
-        duration_seconds: completion.duration_seconds,
+impl Settlement {
+    /// The receipt a worker gets for its report.
+    pub fn receipt(&self, job_id: &str) -> ReportReceipt {
+        ReportReceipt {
+            job_id: job_id.to_string(),
+            run_id: self.run_id,
+            status: self.status.as_str().to_string(),
+            counted: self.counted,
+            reschedule: self.reschedule,
+            duration_seconds: self.duration_seconds,
+        }
     }
 }
 

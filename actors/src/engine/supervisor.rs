@@ -9,12 +9,13 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
 use super::job::{
-    Complete, Completion, GetNextDue, JobActor, Reload, ReportRefused, RunNow, RunNowRejected,
+    GetNextDue, JobActor, Reload, ReportRefused, RunNow, RunNowRejected, SettleReport, Settlement,
     Shutdown,
 };
 use super::EngineContext;
 use crate::job::{Job, JobConfig};
 use crate::run::RunRecord;
+use crate::store::StoreError;
 
 /// A job was created or its configuration changed; answers the job's next due instant as
 /// the engine has armed it (whole seconds, as stored).
@@ -29,18 +30,18 @@ pub struct Remove(pub String);
 
 /// Forward a run-now to a job.
 #[derive(Message)]
-#[rtype(result = "Result<Result<uuid::Uuid, RunNowRejected>, NoSuchJob>")]
+#[rtype(result = "Result<Result<uuid::Uuid, RunNowRejected>, JobUnavailable>")]
 pub struct RunJobNow {
     pub job_id: String,
     pub run_now: RunNow,
 }
 
-/// Forward a completion report to a job.
+/// Forward a worker's report to a job.
 #[derive(Message)]
-#[rtype(result = "Result<Result<Completion, ReportRefused>, NoSuchJob>")]
-pub struct CompleteJobRun {
+#[rtype(result = "Result<Result<Settlement, ReportRefused>, JobUnavailable>")]
+pub struct SettleJobReport {
     pub job_id: String,
-    pub complete: Complete,
+    pub settle: SettleReport,
 }
 
 /// How many job actors run, and how many of them are enabled.
@@ -53,10 +54,16 @@ pub struct CountJobs;
 #[rtype(result = "()")]
 pub struct StopAll;
 
-/// The engine has no actor for this job.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("job not scheduled by this instance")]
-pub struct NoSuchJob;
+/// Why a message for a job reached no job actor.
+#[derive(Debug, thiserror::Error)]
+pub enum JobUnavailable {
+    /// Neither the engine nor the jobs table has the job (or the API deleted it).
+    #[error("job not found")]
+    NotFound,
+    /// The engine did not know the job and the table could not be read.
+    #[error(transparent)]
+    Database(#[from] StoreError),
+}
 
 /// Every this many ticks the reconcile compares every full row.
 const FULL_RECONCILE_EVERY: u64 = 12;
@@ -306,36 +313,69 @@ impl Handler<Remove> for Supervisor {
 }
 
 impl Supervisor {
-    /// Sends `message` to the actor of `job_id` and answers its reply.
-    fn forward<M>(&self, job_id: &str, message: M) -> ResponseFuture<Result<M::Result, NoSuchJob>>
+    /// Sends `message` to the actor of `job_id` and answers its reply. A job the engine does
+    /// not run yet (a row inserted behind the API and not reconciled) is read from the table
+    /// and started first; a job the API deleted is not brought back.
+    fn forward<M>(
+        &mut self,
+        job_id: String,
+        message: M,
+    ) -> ResponseActFuture<Self, Result<M::Result, JobUnavailable>>
     where
         M: Message + Send + 'static,
         M::Result: Send,
         JobActor: Handler<M>,
     {
-        let addr = self.jobs.get(job_id).map(|entry| entry.addr.clone());
-        Box::pin(async move {
+        let send = |addr: Option<Addr<JobActor>>, message: M| async move {
             match addr {
-                Some(addr) => addr.send(message).await.map_err(|_| NoSuchJob),
-                None => Err(NoSuchJob),
+                Some(addr) => addr
+                    .send(message)
+                    .await
+                    .map_err(|_| JobUnavailable::NotFound),
+                None => Err(JobUnavailable::NotFound),
             }
-        })
+        };
+        if let Some(entry) = self.jobs.get(&job_id) {
+            return Box::pin(send(Some(entry.addr.clone()), message).into_actor(self));
+        }
+        if self.removed.contains_key(&job_id) {
+            return Box::pin(send(None, message).into_actor(self));
+        }
+        let (store, scope) = (self.engine.store.clone(), self.engine.settings.scope);
+        let lookup = job_id.clone();
+        let read = async move { store.get_job(scope, &lookup).await };
+        Box::pin(read.into_actor(self).then(move |row, actor, _| {
+            let adopted = match row {
+                Ok(Some(job)) => {
+                    if !actor.jobs.contains_key(&job_id) && !actor.removed.contains_key(&job_id) {
+                        tracing::info!(%job_id, "job not reconciled yet; starting it from its row");
+                        actor.upsert(job, false);
+                    }
+                    Ok(actor.jobs.get(&job_id).map(|entry| entry.addr.clone()))
+                }
+                Ok(None) => Ok(None),
+                Err(error) => Err(JobUnavailable::Database(error)),
+            };
+            async move { send(adopted?, message).await }.into_actor(actor)
+        }))
     }
 }
 
 impl Handler<RunJobNow> for Supervisor {
-    type Result = ResponseFuture<Result<Result<uuid::Uuid, RunNowRejected>, NoSuchJob>>;
+    type Result =
+        ResponseActFuture<Self, Result<Result<uuid::Uuid, RunNowRejected>, JobUnavailable>>;
 
     fn handle(&mut self, message: RunJobNow, _: &mut Context<Self>) -> Self::Result {
-        self.forward(&message.job_id, message.run_now)
+        self.forward(message.job_id, message.run_now)
     }
 }
 
-impl Handler<CompleteJobRun> for Supervisor {
-    type Result = ResponseFuture<Result<Result<Completion, ReportRefused>, NoSuchJob>>;
+impl Handler<SettleJobReport> for Supervisor {
+    type Result =
+        ResponseActFuture<Self, Result<Result<Settlement, ReportRefused>, JobUnavailable>>;
 
-    fn handle(&mut self, message: CompleteJobRun, _: &mut Context<Self>) -> Self::Result {
-        self.forward(&message.job_id, message.complete)
+    fn handle(&mut self, message: SettleJobReport, _: &mut Context<Self>) -> Self::Result {
+        self.forward(message.job_id, message.settle)
     }
 }
 

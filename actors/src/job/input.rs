@@ -28,51 +28,6 @@ pub const CONFIG_FIELDS: [&str; 13] = [
     "telemetry_label",
 ];
 
-/// The body of `POST /jobs` and `PUT /jobs/{id}`, for the OpenAPI document. The parser below
-/// reads the same fields (a test keeps the two in step). On POST `job_id` and `queue` are
-/// required; on PUT every field is optional and only the given ones change.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct JobInput {
-    /// 1–100 of `[A-Za-z0-9._-]`; immutable.
-    job_id: Option<String>,
-    /// `real` or `mock`; must be the instance's scope (default).
-    scope: Option<String>,
-    /// `scheduler` (default) or `queue`.
-    reschedule_mode: Option<String>,
-    /// 5-field Unix cron in SCHEDULER_TIMEZONE; empty or null for interval-only jobs.
-    cron_expr: Option<String>,
-    /// ≥ 1; the interval (scheduler mode without cron), `next_delay_sec`, or the queue-mode delay.
-    interval_seconds: Option<i64>,
-    /// Must start with `{scope}.jobs.`.
-    queue: Option<String>,
-    enabled: Option<bool>,
-    /// ≥ 1 (default 1).
-    max_parallel: Option<i64>,
-    /// A JSON object (default `{}`).
-    #[schema(value_type = Option<Object>)]
-    default_params: Option<serde_json::Value>,
-    /// ≥ 1 (default 120).
-    timeout_sec: Option<i64>,
-    /// ≥ 0 (default 3).
-    retry_limit: Option<i64>,
-    description: Option<String>,
-    /// Default: job_id with `-` → `_` plus `_job`.
-    telemetry_label: Option<String>,
-    /// Managed by the service: accepted and ignored.
-    next_due_at: Option<String>,
-    /// Managed by the service: accepted and ignored.
-    last_run_at: Option<String>,
-    /// Managed by the service: accepted and ignored.
-    last_status: Option<String>,
-    /// Managed by the service: accepted and ignored.
-    last_error: Option<String>,
-    /// Managed by the service: accepted and ignored.
-    created_at: Option<String>,
-    /// Managed by the service: accepted and ignored.
-    updated_at: Option<String>,
-}
-
 /// Fields managed by the service: accepted on input and ignored.
 pub const MANAGED_FIELDS: [&str; 6] = [
     "next_due_at",

@@ -1,12 +1,13 @@
 //! The `jobs` table: entity and queries.
 
-use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     entity::prelude::*, ActiveValue::Set, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
 };
 
 use super::{Store, StoreError};
+use crate::instant::{from_utc_column, to_seconds_column};
 use crate::job::{Job, JobConfig, JobState, RescheduleMode, Scope};
 
 pub(crate) mod entity {
@@ -50,13 +51,9 @@ pub(crate) mod entity {
 
 use entity::{ActiveModel, Column, Entity as Jobs, Model};
 
-/// Timestamps are stored as UTC DATETIME with whole seconds on every backend.
-fn to_column(instant: DateTime<Utc>) -> NaiveDateTime {
-    instant.trunc_subsecs(0).naive_utc()
-}
-
+/// A job's instants are stored with whole seconds on every backend.
 fn from_column(stored: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
-    stored.map(|naive| naive.and_utc())
+    stored.map(from_utc_column)
 }
 
 /// The configuration columns of `config`, as an active model.
@@ -189,8 +186,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Job, StoreError> {
         let mut row = config_columns(config);
-        row.created_at = Set(Some(to_column(now)));
-        row.updated_at = Set(Some(to_column(now)));
+        row.created_at = Set(Some(to_seconds_column(now)));
+        row.updated_at = Set(Some(to_seconds_column(now)));
         match Jobs::insert(row).exec_without_returning(&self.db).await {
             Ok(_) => {}
             Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
@@ -255,7 +252,7 @@ impl Store {
         if !keep("telemetry_label") {
             row.telemetry_label = NotSet;
         }
-        row.updated_at = Set(Some(to_column(now)));
+        row.updated_at = Set(Some(to_seconds_column(now)));
         let result = Jobs::update_many()
             .set(row)
             .filter(Column::JobId.eq(config.job_id.as_str()))
@@ -302,7 +299,7 @@ impl Store {
             .filter(Column::Scope.eq(scope.as_str()))
             .filter(
                 sea_orm::Condition::any()
-                    .add(Column::UpdatedAt.gte(to_column(since)))
+                    .add(Column::UpdatedAt.gte(to_seconds_column(since)))
                     .add(Column::UpdatedAt.is_null()),
             )
             .order_by_asc(Column::JobId)
@@ -330,7 +327,7 @@ impl Store {
     ) -> Result<Option<Job>, StoreError> {
         let result = Jobs::update_many()
             .col_expr(Column::Enabled, Expr::value(enabled))
-            .col_expr(Column::UpdatedAt, Expr::value(to_column(now)))
+            .col_expr(Column::UpdatedAt, Expr::value(to_seconds_column(now)))
             .filter(Column::JobId.eq(job_id))
             .filter(Column::Scope.eq(scope.as_str()))
             .exec(&self.db)

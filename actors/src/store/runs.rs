@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     entity::prelude::*, ActiveValue::Set, DatabaseTransaction, DbBackend, QueryOrder, QuerySelect,
@@ -13,6 +12,7 @@ use worker::TriggerSource;
 
 use super::jobs::entity::{Column as JobColumn, Entity as Jobs};
 use super::{Store, StoreError};
+use crate::instant::{from_utc_column, to_millis_column, to_seconds_column};
 use crate::job::Scope;
 use crate::run::{RunRecord, RunStatus, StateWrite};
 
@@ -53,11 +53,6 @@ use entity::{ActiveModel, Column, Entity as Runs, Model};
 /// The longest error text kept (bytes); longer ones are cut.
 const MAX_ERROR_BYTES: usize = 8_192;
 
-/// Run instants keep milliseconds.
-fn to_column(instant: DateTime<Utc>) -> NaiveDateTime {
-    instant.trunc_subsecs(3).naive_utc()
-}
-
 fn bounded_error(error: Option<String>) -> Option<String> {
     error.map(|text| bounded_error_text(&text))
 }
@@ -87,10 +82,10 @@ impl TryFrom<Model> for RunRecord {
             status: RunStatus::parse(&row.status)
                 .ok_or_else(|| corrupt(format!("run status '{}'", row.status)))?,
             attempt: u32::try_from(row.attempt).unwrap_or(1),
-            due_at: row.due_at.and_utc(),
-            queued_at: row.queued_at.and_utc(),
-            started_at: row.started_at.map(|t| t.and_utc()),
-            finished_at: row.finished_at.map(|t| t.and_utc()),
+            due_at: from_utc_column(row.due_at),
+            queued_at: from_utc_column(row.queued_at),
+            started_at: row.started_at.map(from_utc_column),
+            finished_at: row.finished_at.map(from_utc_column),
             error: row.error.clone(),
             params: match row.params.as_deref().map(serde_json::from_str) {
                 Some(Ok(serde_json::Value::Object(params))) => params,
@@ -109,10 +104,10 @@ fn run_row(run: &RunRecord) -> ActiveModel {
         scope: Set(run.scope.clone()),
         trigger_source: Set(run.trigger_source.as_str().to_string()),
         attempt: Set(run.attempt as i32),
-        due_at: Set(to_column(run.due_at)),
-        queued_at: Set(to_column(run.queued_at)),
-        started_at: Set(run.started_at.map(to_column)),
-        finished_at: Set(run.finished_at.map(to_column)),
+        due_at: Set(to_millis_column(run.due_at)),
+        queued_at: Set(to_millis_column(run.queued_at)),
+        started_at: Set(run.started_at.map(to_millis_column)),
+        finished_at: Set(run.finished_at.map(to_millis_column)),
         status: Set(run.status.as_str().to_string()),
         error: Set(bounded_error(run.error.clone())),
         params: Set(Some(
@@ -213,10 +208,14 @@ fn statement_of(write: StateWrite, backend: DbBackend) -> Option<Statement> {
                 .col_expr(Column::Status, Expr::value(status.as_str()))
                 .filter(Column::RunId.eq(run_id.to_string()));
             if let Some(started_at) = started_at {
-                update = update.col_expr(Column::StartedAt, Expr::value(to_column(started_at)));
+                update =
+                    update.col_expr(Column::StartedAt, Expr::value(to_millis_column(started_at)));
             }
             if let Some(finished_at) = finished_at {
-                update = update.col_expr(Column::FinishedAt, Expr::value(to_column(finished_at)));
+                update = update.col_expr(
+                    Column::FinishedAt,
+                    Expr::value(to_millis_column(finished_at)),
+                );
             }
             if let Some(error) = bounded_error(error) {
                 update = update.col_expr(Column::Error, Expr::value(error));
@@ -229,7 +228,7 @@ fn statement_of(write: StateWrite, backend: DbBackend) -> Option<Statement> {
         } => Jobs::update_many()
             .col_expr(
                 JobColumn::NextDueAt,
-                Expr::value(next_due_at.map(|t| t.trunc_subsecs(0).naive_utc())),
+                Expr::value(next_due_at.map(to_seconds_column)),
             )
             .filter(JobColumn::JobId.eq(job_id))
             .build(backend),
@@ -253,7 +252,7 @@ fn statement_of(write: StateWrite, backend: DbBackend) -> Option<Statement> {
         } => Jobs::update_many()
             .col_expr(
                 JobColumn::LastRunAt,
-                Expr::value(last_run_at.trunc_subsecs(0).naive_utc()),
+                Expr::value(to_seconds_column(last_run_at)),
             )
             .col_expr(JobColumn::LastStatus, Expr::value(last_status.as_str()))
             .col_expr(JobColumn::LastError, Expr::value(bounded_error(last_error)))

@@ -1,4 +1,4 @@
-//! Completion reports over AMQP: the report body plus `job_id`, published to the scheduler's
+//! Run reports over AMQP: the report body plus `job_id`, published to the scheduler's
 //! reports queue with RabbitMQ's direct reply-to, answered on the same channel.
 
 use std::collections::HashMap;
@@ -12,7 +12,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use tokio::sync::oneshot;
 
 use super::ClientError;
-use crate::{CompletionAnswer, CompletionReport};
+use crate::{ReportReceipt, RunReport};
 
 /// RabbitMQ's pseudo-queue for direct replies.
 const REPLY_TO: &str = "amq.rabbitmq.reply-to";
@@ -106,8 +106,8 @@ impl AmqpReports {
     pub(crate) async fn mark_job_run(
         &self,
         job_id: &str,
-        report: &CompletionReport,
-    ) -> Result<CompletionAnswer, ClientError> {
+        report: &RunReport,
+    ) -> Result<ReportReceipt, ClientError> {
         let mut body =
             serde_json::to_value(report).map_err(|e| ClientError::Broker(e.to_string()))?;
         body["job_id"] = serde_json::Value::String(job_id.to_string());
@@ -157,9 +157,9 @@ impl AmqpReports {
     }
 }
 
-/// The scheduler's answer: a [`CompletionAnswer`], or `{"error", "message"}` when it refused
+/// The scheduler's answer: a [`ReportReceipt`], or `{"error", "message"}` when it refused
 /// the report (mapped to the HTTP status the same refusal has on the REST API).
-fn read_answer(bytes: &[u8]) -> Result<CompletionAnswer, ClientError> {
+fn read_answer(bytes: &[u8]) -> Result<ReportReceipt, ClientError> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|error| ClientError::Broker(format!("unreadable answer: {error}")))?;
     if let Some(code) = value.get("error").and_then(|code| code.as_str()) {

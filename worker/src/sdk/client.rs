@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{CompletionAnswer, CompletionReport};
+use crate::{ReportReceipt, RunReport};
 
 const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -81,8 +81,8 @@ impl SchedulerClient {
     pub async fn mark_job_run(
         &self,
         job_id: &str,
-        report: &CompletionReport,
-    ) -> Result<CompletionAnswer, ClientError> {
+        report: &RunReport,
+    ) -> Result<ReportReceipt, ClientError> {
         if let Some(amqp) = &self.amqp {
             return amqp.mark_job_run(job_id, report).await;
         }

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{reschedule_job, Publisher, SchedulerClient};
-use crate::{parse_job_message, CompletionReport, CompletionStatus, JobMessage};
+use crate::{parse_job_message, JobMessage, ReportStatus, RunReport};
 
 /// Run ids remembered to drop duplicate deliveries.
 const REMEMBERED_RUNS: usize = 4096;
@@ -260,10 +260,10 @@ impl Worker {
         let started_at = Utc::now();
         let outcome = handler(job.clone()).await;
         let (status, error) = match outcome {
-            Ok(()) => (CompletionStatus::Success, None),
-            Err(message) => (CompletionStatus::Failed, Some(message)),
+            Ok(()) => (ReportStatus::Success, None),
+            Err(message) => (ReportStatus::Failed, Some(message)),
         };
-        let mut report = CompletionReport::for_message(&job, status, error);
+        let mut report = RunReport::for_message(&job, status, error);
         report.started_at = Some(started_at);
         let reschedule = match self
             .config

@@ -6,7 +6,7 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
-use worker::CompletionReport;
+use worker::RunReport;
 
 use crate::job::JobConfig;
 use crate::run::RunStatus;
@@ -33,14 +33,14 @@ pub struct RunNowRejected {
     pub max_parallel: i64,
 }
 
-/// A worker's completion report (`POST /jobs/{id}/last-run` or the reports queue).
+/// Settle a worker's report (`POST /jobs/{id}/last-run` or the reports queue).
 #[derive(Message)]
-#[rtype(result = "Result<Completion, ReportRefused>")]
-pub struct Complete(pub CompletionReport);
+#[rtype(result = "Result<Settlement, ReportRefused>")]
+pub struct SettleReport(pub RunReport);
 
-/// What a completion report did.
+/// What a report did: the settlement.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Completion {
+pub struct Settlement {
     /// The run it closed; None when the report named no run and none was in flight.
     pub run_id: Option<Uuid>,
     pub status: RunStatus,
@@ -51,8 +51,8 @@ pub struct Completion {
     pub duration_seconds: Option<f64>,
 }
 
-/// Why a completion report changed nothing.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a worker's report changed nothing.
+#[derive(Debug, thiserror::Error)]
 pub enum ReportRefused {
     /// The report named a run this job does not have in flight or recently finished, and it
     /// is not the next position of a queue-mode chain the engine started.
@@ -61,6 +61,9 @@ pub enum ReportRefused {
     /// The report named no run, and none is in flight.
     #[error("no run of this job is in flight")]
     NoRunInFlight,
+    /// The run is not one this actor knows and the table could not be read.
+    #[error(transparent)]
+    Database(#[from] crate::store::StoreError),
 }
 
 /// The next due instant (whole seconds, as the API shows it).

@@ -1,21 +1,23 @@
 //! The job actor: one per job row. It owns the job's schedule timer, its runs in flight (a
 //! [`RunBook`]) with their timeouts and retries, and its queue-mode chain. It never blocks and
-//! never touches the database or the broker itself: every run goes out through
+//! never writes the database or talks to the broker itself: every run goes out through
 //! [`dispatch`] (row first, then publish, then the outcome), state changes go to the
-//! persistence actor.
+//! persistence actor. Its one database read is for a report naming a run it does not know.
 //!
 //! - `schedule.rs`: the timer, staging, firing, reloads and the resume after a restart
 //!   (decided by the pure `resume.rs` over `timing.rs`);
 //! - `dispatch.rs`: row exists → publish → record the outcome, for every kind of run;
 //! - `run_book.rs`: the pure rules of starting and finishing runs;
 //! - `chain.rs`: the pure queue-mode chain rules; `queue_mode.rs` its bootstrap and watchdog;
-//! - `handlers.rs`: the messages; `telemetry.rs`: metrics and the job's tracing span.
+//! - `report.rs`: the one rule for a worker's report;
+//! - `handlers.rs`: the other messages; `telemetry.rs`: metrics and the job's tracing span.
 
 mod chain;
 mod dispatch;
 mod handlers;
 mod messages;
 mod queue_mode;
+mod report;
 mod resume;
 mod run_book;
 mod schedule;
@@ -31,7 +33,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use messages::{
-    Complete, Completion, GetNextDue, Reload, ReportRefused, RunNow, RunNowRejected, Shutdown,
+    GetNextDue, Reload, ReportRefused, RunNow, RunNowRejected, SettleReport, Settlement, Shutdown,
 };
 
 use super::EngineContext;

@@ -2,11 +2,12 @@
 //! left: its staged runs (adopted, published, skipped or deleted) and its stored next instant
 //! (kept, caught up within the grace period, or skipped). Pure: `now` comes in.
 
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::run_book::StagedRun;
 use super::timing::Timing;
+use crate::instant::to_seconds;
 use crate::run::RunRecord;
 
 /// A timer may wake a little early by the wall clock.
@@ -126,7 +127,7 @@ pub fn resume(left: Left<'_>) -> Resumed {
     // the latest staged row is then newer than the column.
     // Runs left in flight are newer than the column too.
     let latest_settled = (settled.iter().chain(&left.in_flight_dues))
-        .map(|due| due.trunc_subsecs(0))
+        .map(|due| to_seconds(*due))
         .max();
     let stored =
         ahead
@@ -137,7 +138,7 @@ pub fn resume(left: Left<'_>) -> Resumed {
             });
     let among = |dues: &[DateTime<Utc>], due: DateTime<Utc>| {
         dues.iter()
-            .any(|fired| fired.trunc_subsecs(0) == due.trunc_subsecs(0))
+            .any(|fired| to_seconds(*fired) == to_seconds(due))
     };
     let stored = match stored {
         // Its staged run is published above (a skipped one is not a catch-up): that is this restart's

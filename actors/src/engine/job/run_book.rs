@@ -9,7 +9,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
-use worker::{CompletionReport, JobMessage, TriggerSource};
+use worker::{JobMessage, RunReport, TriggerSource};
 
 use crate::job::{JobConfig, RescheduleMode};
 use crate::run::{RunRecord, RunStatus, StateWrite};
@@ -416,7 +416,7 @@ impl RunBook {
     pub fn worker_run(
         &mut self,
         run_id: Uuid,
-        report: &CompletionReport,
+        report: &RunReport,
         status: RunStatus,
         finished_at: DateTime<Utc>,
         config: &JobConfig,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use worker::TriggerSource;
 
@@ -14,6 +14,7 @@ use super::resume::{self, Adopted, Armed, Left, Missed};
 use super::run_book::{Fire, Phase, StagedRun};
 use super::timing::Timing;
 use super::JobActor;
+use crate::instant::to_seconds;
 use crate::job::JobConfig;
 use crate::run::{RunRecord, RunStatus, StateWrite};
 
@@ -27,8 +28,8 @@ impl JobActor {
         self.next_due = next_due;
         // The column keeps whole seconds: an instant that only differs below that (a row
         // written with milliseconds by another tool) is not written again.
-        let stored = next_due.map(|due| due.trunc_subsecs(0));
-        if stored != self.stored_next_due.map(|due| due.trunc_subsecs(0)) {
+        let stored = next_due.map(to_seconds);
+        if stored != self.stored_next_due.map(to_seconds) {
             self.stored_next_due = stored;
             self.persist(StateWrite::NextDue {
                 job_id: self.config.job_id.clone(),

@@ -1,0 +1,87 @@
+//! Job definitions: read, create, edit, pause and resume, delete. Every change writes the row
+//! first and then tells the engine, which answers the next due instant it armed.
+
+use chrono::Utc;
+use serde_json::Value;
+
+use super::{JobService, ServiceError};
+use crate::job::{Job, JobConfig, JobView};
+
+impl JobService {
+    /// Calls `read` with every job of the scope, ordered by job_id (from memory).
+    pub fn with_jobs<R>(&self, read: impl FnOnce(Vec<JobView<'_>>) -> R) -> R {
+        self.engine.read_model().with_jobs(read)
+    }
+
+    /// Calls `read` with one job (from memory).
+    pub fn with_job<R>(
+        &self,
+        job_id: &str,
+        read: impl FnOnce(JobView<'_>) -> R,
+    ) -> Result<R, ServiceError> {
+        self.engine
+            .read_model()
+            .with_job(job_id, read)
+            .ok_or_else(|| ServiceError::JobNotFound(job_id.to_string()))
+    }
+
+    /// Creates a job from a create body (`job_id` and `queue` required) and arms it.
+    pub async fn create(&self, body: &Value) -> Result<Job, ServiceError> {
+        let config = JobConfig::from_create_body(body, self.scope)?;
+        let mut job = self.store.insert_job(&config, Utc::now()).await?;
+        job.state.next_due_at = self.engine.upsert(job.clone()).await?;
+        tracing::info!(job_id = %job.config.job_id, scope = %self.scope, "job created");
+        Ok(job)
+    }
+
+    /// Changes the fields `body` names; the schedule reloads at once.
+    pub async fn update(&self, job_id: &str, body: &Value) -> Result<Job, ServiceError> {
+        let existing = self.stored_job(job_id).await?;
+        let config = existing.config.with_update_body(body)?;
+        let fields: Vec<&str> = body
+            .as_object()
+            .map(|fields| fields.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let mut job = self
+            .store
+            .update_job_config(&config, &fields, Utc::now())
+            .await?
+            .ok_or_else(|| ServiceError::JobNotFound(job_id.to_string()))?;
+        job.state.next_due_at = self.engine.upsert(job.clone()).await?;
+        tracing::info!(job_id = %job.config.job_id, scope = %self.scope, "job updated");
+        Ok(job)
+    }
+
+    /// Pauses (`false`) or resumes (`true`) a job. A paused job keeps taking run-now and
+    /// reports; its staged run is removed.
+    pub async fn set_enabled(&self, job_id: &str, enabled: bool) -> Result<Job, ServiceError> {
+        let mut job = self
+            .store
+            .set_enabled(self.scope, job_id, enabled, Utc::now())
+            .await?
+            .ok_or_else(|| ServiceError::JobNotFound(job_id.to_string()))?;
+        job.state.next_due_at = self.engine.upsert(job.clone()).await?;
+        let change = if enabled { "resumed" } else { "paused" };
+        tracing::info!(job_id = %job.config.job_id, scope = %self.scope, enabled, "job {change}");
+        Ok(job)
+    }
+
+    /// Stops a job's schedule, then deletes it with its run history.
+    pub async fn delete(&self, job_id: &str) -> Result<(), ServiceError> {
+        self.stored_job(job_id).await?;
+        self.engine.remove(job_id).await?;
+        if !self.store.delete_job(self.scope, job_id).await? {
+            return Err(ServiceError::JobNotFound(job_id.to_string()));
+        }
+        tracing::info!(job_id = %job_id, scope = %self.scope, "job deleted");
+        Ok(())
+    }
+
+    /// The job's row (404 when the table does not have it).
+    pub(super) async fn stored_job(&self, job_id: &str) -> Result<Job, ServiceError> {
+        self.store
+            .get_job(self.scope, job_id)
+            .await?
+            .ok_or_else(|| ServiceError::JobNotFound(job_id.to_string()))
+    }
+}

@@ -1,0 +1,42 @@
+//! The application layer: one method per thing an operator or a worker does (create, edit,
+//! pause and resume, delete, run now, report, read the history, check readiness). Every front
+//! end (the HTTP routes, and the admin UI, the CLI and the bot that build on them) calls these
+//! and nothing below them. The service owns the order of the steps (the row first, then the
+//! engine), the fallbacks and the input rules; it knows no HTTP. A route is: parse the request,
+//! call one method, map the error.
+
+mod control;
+mod error;
+mod jobs;
+mod readiness;
+
+pub use control::{RunNowRequest, DEFAULT_RUNS_LIMIT, MAX_RUNS_LIMIT, MAX_RUN_PARAMS_BYTES};
+pub use error::ServiceError;
+pub use readiness::{Probe, Readiness};
+
+use crate::engine::Engine;
+use crate::job::Scope;
+use crate::store::Store;
+
+/// The use cases of one instance (one scope); cheap to clone.
+#[derive(Clone)]
+pub struct JobService {
+    store: Store,
+    engine: Engine,
+    scope: Scope,
+}
+
+impl JobService {
+    pub fn new(store: Store, engine: Engine, scope: Scope) -> JobService {
+        JobService {
+            store,
+            engine,
+            scope,
+        }
+    }
+
+    /// The only scope this instance serves.
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+}
