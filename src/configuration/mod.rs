@@ -1,8 +1,8 @@
 //! Settings: one typed struct, its defaults in one place ([`Settings::defaults`]), layered by
 //! figment: the defaults, then `config/default.toml`, then `config/{scope}.toml`, then the
 //! environment (which wins). File keys are the environment variables in lower case. A bad
-//! value is refused at start-up with a message that names the variable, the value and where it
-//! was set.
+//! value is refused at start-up with a message that names the variable and the value (and, for
+//! a single value, where it was set).
 
 mod values;
 
@@ -143,10 +143,20 @@ impl Settings {
         config_dir: &Path,
         environment: &[(String, String)],
     ) -> anyhow::Result<Settings> {
+        // Each file is optional, and read only where it is named (figment's `Toml::file` would
+        // also search the parent directories).
+        let file = |figment: Figment, name: String| {
+            let path = config_dir.join(name);
+            if path.exists() {
+                figment.merge(Toml::file_exact(path))
+            } else {
+                figment
+            }
+        };
         let files = |scope: Option<Scope>| {
-            let figment = Figment::new().merge(Toml::file(config_dir.join("default.toml")));
+            let figment = file(Figment::new(), "default.toml".into());
             match scope {
-                Some(scope) => figment.merge(Toml::file(config_dir.join(format!("{scope}.toml")))),
+                Some(scope) => file(figment, format!("{scope}.toml")),
                 None => figment,
             }
         };
@@ -277,10 +287,12 @@ fn explain(error: figment::Error) -> anyhow::Error {
         .into_iter()
         .map(|error| {
             let key = error.path.join(".").to_uppercase();
-            let source = source_of(error.metadata.as_ref());
             if key.is_empty() {
-                format!("{}{source}", error.kind)
+                // A rule over several keys (the database ones): its message names them, and
+                // figment cannot tell which source each came from.
+                error.kind.to_string()
             } else {
+                let source = source_of(error.metadata.as_ref());
                 format!("{key}: {}{source}", error.kind)
             }
         })

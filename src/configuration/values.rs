@@ -98,7 +98,7 @@ pub mod workers {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
         let number = whole_number(deserializer, 1)?;
-        usize::try_from(number.min(1024)).map_err(D::Error::custom)
+        usize::try_from(number).map_err(D::Error::custom)
     }
 }
 

@@ -103,3 +103,53 @@ async fn the_run_history_is_kept_bounded() {
     assert!(runs.len() >= 3, "the newest runs are kept");
     queue.delete().await;
 }
+
+#[actix_web::test]
+async fn run_now_and_reports_reach_a_job_inserted_behind_the_api_before_any_reconcile() {
+    let database = Arc::new(TestDatabase::new(Backend::Sqlite).await);
+    let mut settings = test_settings(Scope::Real, &database);
+    settings.tick_seconds = 3_600;
+    let app = spawn_app_with(settings, database.clone()).await;
+    let mut queue = TestQueue::new("real").await;
+    let now = chrono::Utc::now().naive_utc();
+    execute(
+        &database,
+        "INSERT INTO jobs (job_id, scope, reschedule_mode, cron_expr, interval_seconds, queue, enabled, \
+         max_parallel, default_params, timeout_sec, retry_limit, telemetry_label, created_at, updated_at) \
+         VALUES (?, 'real', 'scheduler', '', 3600, ?, ?, 1, '{}', 120, 3, 'late_job', ?, ?)",
+        vec!["late".into(), queue.name.clone().into(), true.into(), now.into(), now.into()],
+    )
+    .await;
+
+    // The engine has not read the row (no tick for an hour): the run-now starts the job.
+    let accepted = app.post("/jobs/late/run-now", None).await;
+    assert_eq!(accepted.status, 202, "{:?}", accepted.body);
+    let message = queue
+        .next(Duration::from_secs(5))
+        .await
+        .expect("the run-now is published");
+    assert_eq!(message.body["run_id"], accepted.body["run_id"]);
+    let report = app
+        .post(
+            "/jobs/late/last-run",
+            Some(&json!({"run_id": accepted.body["run_id"], "status": "success"})),
+        )
+        .await;
+    assert_eq!(report.status, 200, "{:?}", report.body);
+    assert_eq!(report.body["counted"], true);
+
+    // A row deleted behind the API is gone for run-now at once, not at the next reconcile.
+    execute(
+        &database,
+        "DELETE FROM jobs WHERE job_id = ?",
+        vec!["late".into()],
+    )
+    .await;
+    let refused = app.post("/jobs/late/run-now", None).await;
+    assert_eq!(refused.status, 404, "{:?}", refused.body);
+    assert!(queue
+        .collect_for(Duration::from_millis(500))
+        .await
+        .is_empty());
+    queue.delete().await;
+}

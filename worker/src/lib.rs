@@ -39,6 +39,15 @@ pub use message::{
     parse_job_message, JobMessage, MessageError, ReportReceipt, ReportStatus, RunReport,
     TriggerSource,
 };
+/// The names before the report vocabulary was settled (report, settle, receipt); kept so that
+/// existing workers build, with a warning.
+#[deprecated(note = "renamed `RunReport`")]
+pub type CompletionReport = RunReport;
+#[deprecated(note = "renamed `ReportReceipt`")]
+pub type CompletionAnswer = ReportReceipt;
+#[deprecated(note = "renamed `ReportStatus`")]
+pub type CompletionStatus = ReportStatus;
+
 pub use names::{
     dead_reports_queue_name, delay_queue_name, queue_prefix, reports_queue_name, JOBS_SEGMENT,
 };

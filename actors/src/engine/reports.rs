@@ -116,6 +116,9 @@ pub(crate) async fn settle(
             Err(ReportError::Database(error))
         }
         Err(JobUnavailable::NotFound) => Err(ReportError::JobNotFound(job_id.to_string())),
+        Err(JobUnavailable::Stopped) => Err(ReportError::EngineUnavailable(
+            JobUnavailable::Stopped.to_string(),
+        )),
     }
 }
 

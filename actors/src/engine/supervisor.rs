@@ -60,9 +60,13 @@ pub enum JobUnavailable {
     /// Neither the engine nor the jobs table has the job (or the API deleted it).
     #[error("job not found")]
     NotFound,
-    /// The engine did not know the job and the table could not be read.
+    /// The engine did not run the job and the table could not be read.
     #[error(transparent)]
     Database(#[from] StoreError),
+    /// The job's actor stopped before it answered (the job is being deleted, or the service
+    /// is stopping): try again.
+    #[error("the job's actor stopped before it answered")]
+    Stopped,
 }
 
 /// Every this many ticks the reconcile compares every full row.
@@ -314,68 +318,86 @@ impl Handler<Remove> for Supervisor {
 
 impl Supervisor {
     /// Sends `message` to the actor of `job_id` and answers its reply. A job the engine does
-    /// not run yet (a row inserted behind the API and not reconciled) is read from the table
-    /// and started first; a job the API deleted is not brought back.
+    /// not run (a row inserted behind the API and not reconciled yet, or an actor that died) is
+    /// read from the table and started first; a job the API deleted is not brought back. The
+    /// answer is awaited outside the supervisor (a task of its own per message).
     fn forward<M>(
         &mut self,
         job_id: String,
         message: M,
-    ) -> ResponseActFuture<Self, Result<M::Result, JobUnavailable>>
+        ctx: &mut Context<Self>,
+    ) -> ResponseFuture<Result<M::Result, JobUnavailable>>
     where
         M: Message + Send + 'static,
         M::Result: Send,
         JobActor: Handler<M>,
     {
-        let send = |addr: Option<Addr<JobActor>>, message: M| async move {
-            match addr {
-                Some(addr) => addr
-                    .send(message)
-                    .await
-                    .map_err(|_| JobUnavailable::NotFound),
-                None => Err(JobUnavailable::NotFound),
-            }
-        };
-        if let Some(entry) = self.jobs.get(&job_id) {
-            return Box::pin(send(Some(entry.addr.clone()), message).into_actor(self));
-        }
-        if self.removed.contains_key(&job_id) {
-            return Box::pin(send(None, message).into_actor(self));
-        }
-        let (store, scope) = (self.engine.store.clone(), self.engine.settings.scope);
-        let lookup = job_id.clone();
-        let read = async move { store.get_job(scope, &lookup).await };
-        Box::pin(read.into_actor(self).then(move |row, actor, _| {
-            let adopted = match row {
-                Ok(Some(job)) => {
-                    if !actor.jobs.contains_key(&job_id) && !actor.removed.contains_key(&job_id) {
-                        tracing::info!(%job_id, "job not reconciled yet; starting it from its row");
-                        actor.upsert(job, false);
-                    }
-                    Ok(actor.jobs.get(&job_id).map(|entry| entry.addr.clone()))
+        let live = (self.jobs.get(&job_id))
+            .filter(|entry| entry.addr.connected())
+            .map(|entry| entry.addr.clone());
+        let adopt = (live.is_none() && !self.removed.contains_key(&job_id)).then(|| {
+            let scope = self.engine.settings.scope;
+            (self.engine.store.clone(), scope, ctx.address())
+        });
+        Box::pin(async move {
+            let addr = match (live, adopt) {
+                (Some(addr), _) => addr,
+                (None, None) => return Err(JobUnavailable::NotFound),
+                (None, Some((store, scope, supervisor))) => {
+                    let job =
+                        (store.get_job(scope, &job_id).await?).ok_or(JobUnavailable::NotFound)?;
+                    (supervisor.send(Adopt(job)).await)
+                        .map_err(|_| JobUnavailable::Stopped)?
+                        .ok_or(JobUnavailable::NotFound)?
                 }
-                Ok(None) => Ok(None),
-                Err(error) => Err(JobUnavailable::Database(error)),
             };
-            async move { send(adopted?, message).await }.into_actor(actor)
-        }))
+            addr.send(message)
+                .await
+                .map_err(|_| JobUnavailable::Stopped)
+        })
+    }
+}
+
+/// A job's row, read by a forward that found no live actor for it: start (or restart) it,
+/// unless the API deleted it meanwhile; answers its actor.
+#[derive(Message)]
+#[rtype(result = "Option<Addr<JobActor>>")]
+struct Adopt(Job);
+
+impl Handler<Adopt> for Supervisor {
+    type Result = Option<Addr<JobActor>>;
+
+    fn handle(&mut self, Adopt(job): Adopt, _: &mut Context<Self>) -> Self::Result {
+        let job_id = job.config.job_id.clone();
+        if self.removed.contains_key(&job_id) {
+            return None;
+        }
+        let live = |jobs: &HashMap<String, Entry>| {
+            (jobs.get(&job_id))
+                .filter(|entry| entry.addr.connected())
+                .map(|entry| entry.addr.clone())
+        };
+        if live(&self.jobs).is_none() {
+            tracing::info!(%job_id, "job not running here; starting it from its row");
+            self.upsert(job, false);
+        }
+        live(&self.jobs)
     }
 }
 
 impl Handler<RunJobNow> for Supervisor {
-    type Result =
-        ResponseActFuture<Self, Result<Result<uuid::Uuid, RunNowRejected>, JobUnavailable>>;
+    type Result = ResponseFuture<Result<Result<uuid::Uuid, RunNowRejected>, JobUnavailable>>;
 
-    fn handle(&mut self, message: RunJobNow, _: &mut Context<Self>) -> Self::Result {
-        self.forward(message.job_id, message.run_now)
+    fn handle(&mut self, message: RunJobNow, ctx: &mut Context<Self>) -> Self::Result {
+        self.forward(message.job_id, message.run_now, ctx)
     }
 }
 
 impl Handler<SettleJobReport> for Supervisor {
-    type Result =
-        ResponseActFuture<Self, Result<Result<Settlement, ReportRefused>, JobUnavailable>>;
+    type Result = ResponseFuture<Result<Result<Settlement, ReportRefused>, JobUnavailable>>;
 
-    fn handle(&mut self, message: SettleJobReport, _: &mut Context<Self>) -> Self::Result {
-        self.forward(message.job_id, message.settle)
+    fn handle(&mut self, message: SettleJobReport, ctx: &mut Context<Self>) -> Self::Result {
+        self.forward(message.job_id, message.settle, ctx)
     }
 }
 

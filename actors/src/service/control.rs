@@ -98,6 +98,9 @@ impl JobService {
         job_id: &str,
         request: RunNowRequest,
     ) -> Result<Uuid, ServiceError> {
+        // The table decides whether the job exists (a row deleted behind the API is 404 at
+        // once, not at the next reconcile), and a database that does not answer is 503.
+        self.stored_job(job_id).await?;
         let run_now = RunNow {
             params: request.params,
             force: request.force,
@@ -125,9 +128,7 @@ impl JobService {
         limit: Option<u64>,
     ) -> Result<Vec<RunRecord>, ServiceError> {
         let limit = runs_limit(limit)?;
-        if self.engine.read_model().with_job(job_id, |_| ()).is_none() {
-            self.stored_job(job_id).await?;
-        }
+        self.stored_job(job_id).await?;
         Ok(self.store.list_runs(self.scope, job_id, limit).await?)
     }
 }

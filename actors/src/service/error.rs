@@ -60,6 +60,9 @@ impl ServiceError {
         match error {
             JobUnavailable::NotFound => ServiceError::JobNotFound(job_id.to_string()),
             JobUnavailable::Database(error) => ServiceError::Database(error),
+            JobUnavailable::Stopped => {
+                ServiceError::EngineUnavailable(JobUnavailable::Stopped.to_string())
+            }
         }
     }
 }

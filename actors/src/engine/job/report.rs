@@ -23,7 +23,9 @@ enum Unsettled {
 }
 
 impl Handler<SettleReport> for JobActor {
-    type Result = ResponseActFuture<Self, Result<Settlement, ReportRefused>>;
+    /// The table lookup runs as a task of its own: it needs nothing of the actor, and it
+    /// still answers if the actor stops meanwhile.
+    type Result = ResponseFuture<Result<Settlement, ReportRefused>>;
 
     fn handle(
         &mut self,
@@ -32,29 +34,24 @@ impl Handler<SettleReport> for JobActor {
     ) -> Self::Result {
         let _span = self.span().entered();
         let run_id = match self.settle(report, ctx) {
-            Ok(settlement) => return Box::pin(fut::ready(Ok(settlement))),
-            Err(Unsettled::Refused(refused)) => return Box::pin(fut::ready(Err(refused))),
+            Ok(settlement) => return Box::pin(std::future::ready(Ok(settlement))),
+            Err(Unsettled::Refused(refused)) => return Box::pin(std::future::ready(Err(refused))),
             Err(Unsettled::AskTable(run_id)) => run_id,
         };
         let (store, job_id) = (self.engine.store.clone(), self.config.job_id.clone());
-        Box::pin(
-            async move {
-                match store.get_run(run_id).await {
-                    Ok(Some(run)) if run.job_id == job_id && run.status.is_final() => {
-                        Ok(Settlement {
-                            run_id: Some(run_id),
-                            status: run.status,
-                            counted: false,
-                            reschedule: false,
-                            duration_seconds: run.duration_seconds(),
-                        })
-                    }
-                    Ok(_) => Err(ReportRefused::UnknownRun(run_id)),
-                    Err(error) => Err(ReportRefused::Database(error)),
-                }
+        Box::pin(async move {
+            match store.get_run(run_id).await {
+                Ok(Some(run)) if run.job_id == job_id && run.status.is_final() => Ok(Settlement {
+                    run_id: Some(run_id),
+                    status: run.status,
+                    counted: false,
+                    reschedule: false,
+                    duration_seconds: run.duration_seconds(),
+                }),
+                Ok(_) => Err(ReportRefused::UnknownRun(run_id)),
+                Err(error) => Err(ReportRefused::Database(error)),
             }
-            .into_actor(self),
-        )
+        })
     }
 }
 
