@@ -19,6 +19,13 @@ struct RunNowQuery {
     force: bool,
 }
 
+/// The query of `last-run`: the original worker client may name the scope.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LastRunQuery {
+    scope: Option<String>,
+}
+
 /// The query of `runs`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,8 +84,8 @@ pub async fn resume(
 }
 
 #[utoipa::path(post, path = "/jobs/{job_id}/last-run", tag = "control", security(("bearer" = [])),
-    params(("job_id" = String, Path)),
-    request_body(content = Option<RunReport>, description = "No body: success of the oldest run in flight"),
+    params(("job_id" = String, Path), ("scope" = Option<String>, Query, description = "when given, this instance's scope (`real` or `mock`)")),
+    request_body(content = Option<RunReport>, description = "No body: success of the oldest run in flight. `job_id` and `scope` may be repeated in the body; they must name this job and this instance's scope"),
     responses((status = 200, body = ReportReceipt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, description = "No such job, or the run named is not one this job issued", body = ErrorBody),
         (status = 409, description = "No run named and none in flight (`no_run_in_flight`)", body = ErrorBody)))]
@@ -86,9 +93,12 @@ pub async fn resume(
 pub async fn last_run(
     state: web::Data<AppState>,
     path: web::Path<String>,
+    request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let settlement = state.jobs.report(&path, json_body(payload).await?).await?;
+    let LastRunQuery { scope } = query(&request)?;
+    let body = json_body(payload).await?;
+    let settlement = state.jobs.report(&path, scope.as_deref(), body).await?;
     Ok(HttpResponse::Ok().json(settlement.receipt(&path)))
 }
 

@@ -125,6 +125,13 @@ pub enum ReportStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunReport {
+    /// The job, when repeated in the body (the original worker client sends it): must be the
+    /// job the report is sent for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// The scope, when repeated in the body: must be the scheduler instance's scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     pub run_id: Option<Uuid>,
     pub status: Option<ReportStatus>,
     pub error: Option<String>,
@@ -151,6 +158,8 @@ impl RunReport {
     /// record it even if it did not publish it itself.
     pub fn for_message(message: &JobMessage, status: ReportStatus, error: Option<String>) -> Self {
         RunReport {
+            job_id: None,
+            scope: None,
             run_id: Some(message.run_id),
             status: Some(status),
             error,

@@ -21,8 +21,8 @@ pub use broker::{BrokerActor, BrokerStatus, PublishFailure};
 pub use job::{ReportRefused, RunNow, RunNowRejected, SettleReport, Settlement};
 pub use persistence::{PersistenceActor, PersistenceStatus};
 pub use read_model::ReadModel;
-pub(crate) use reports::report_of_body;
 pub use reports::ReportError;
+pub(crate) use reports::{report_of_body, Addressee};
 pub use supervisor::JobUnavailable;
 
 use supervisor::Supervisor;
@@ -125,6 +125,7 @@ impl Engine {
         let reports = report_consumer::ReportConsumer {
             url: context.settings.rabbitmq_url.clone(),
             queue: context.settings.reports_queue.clone(),
+            scope: context.settings.scope,
             supervisor: supervisor.clone(),
         }
         .spawn();

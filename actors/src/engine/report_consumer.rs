@@ -22,6 +22,7 @@ use tokio::sync::watch;
 
 use super::reports::{self, ReportError};
 use super::supervisor::Supervisor;
+use crate::job::Scope;
 
 /// Report messages handled at once (the consumer's prefetch).
 const PREFETCH: u16 = 256;
@@ -34,6 +35,8 @@ pub(crate) struct ReportConsumer {
     pub url: String,
     /// The reports queue; refused messages go to `{queue}.dead`.
     pub queue: String,
+    /// The instance's scope: a report naming another is refused.
+    pub scope: Scope,
     pub supervisor: Addr<Supervisor>,
 }
 
@@ -161,7 +164,7 @@ impl ReportConsumer {
     }
 
     async fn handle(&self, channel: &Channel, delivery: Delivery) {
-        let settled = match reports::report_of_message(&delivery.data) {
+        let settled = match reports::report_of_message(&delivery.data, self.scope) {
             Err(invalid) => Err((invalid.error, invalid.to_string())),
             Ok((job_id, report)) => {
                 match reports::settle(&self.supervisor, &job_id, report).await {

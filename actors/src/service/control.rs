@@ -111,13 +111,21 @@ impl JobService {
     }
 
     /// Settles a worker's report: `body` is a report object, or nothing / `null` for "the
-    /// oldest run in flight succeeded".
+    /// oldest run in flight succeeded". The body may repeat `job_id` and `scope`, and the
+    /// caller may give a `scope` (the URL's query), as the original worker client does: each
+    /// must name this job and this instance's scope.
     pub async fn report(
         &self,
         job_id: &str,
+        scope: Option<&str>,
         body: Option<Value>,
     ) -> Result<Settlement, ServiceError> {
-        let report = crate::engine::report_of_body(body)?;
+        let to = crate::engine::Addressee {
+            job_id,
+            scope: self.scope,
+        };
+        to.check_scope(scope)?;
+        let report = crate::engine::report_of_body(body, to)?;
         Ok(self.engine.settle(job_id, report).await?)
     }
 
