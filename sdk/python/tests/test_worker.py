@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 from typing import Any, Dict, List
@@ -206,6 +207,49 @@ def test_a_long_run_keeps_the_connection_alive(service: Service, queue: str) -> 
     finally:
         running.stop()
         service.call("DELETE", f"/jobs/{job_id}")
+
+
+
+def test_the_worker_reconnects_when_the_broker_closes_its_connection(service: Service, queue: str) -> None:
+    job_id = create(service, queue, interval_seconds=3600)
+    name = f"jennie-worker-test-{uuid.uuid4().hex[:8]}"
+    url = RABBITMQ_URL + "?client_properties=" + urllib.parse.quote(repr({"connection_name": name}))
+    handled: List[str] = []
+    worker = RabbitMQWorker(url, queue, lambda body: handled.append(parse_job_message(body).run_id))
+    running = Running(worker)
+    try:
+        eventually(lambda: worker.connections == 1, what="the worker connected")
+        close_connection(name)
+        eventually(lambda: worker.connections == 2, within=20, what="the worker reconnected")
+        status, accepted = service.call("POST", f"/jobs/{job_id}/run-now", {})
+        eventually(
+            lambda: any(run["run_id"] == accepted["run_id"] and run["status"] == "success"
+                        for run in service.runs(job_id)),
+            what="a run handled on the new connection",
+        )
+        assert handled == [accepted["run_id"]]
+    finally:
+        running.stop()
+        service.call("DELETE", f"/jobs/{job_id}")
+
+
+def close_connection(name: str) -> None:
+    """Has RabbitMQ close the connection called ``name``, as a broker restart would."""
+    def rabbitmqctl(*arguments: str) -> str:
+        try:
+            done = subprocess.run(["rabbitmqctl", "-q", *arguments], capture_output=True, text=True, timeout=60)
+        except FileNotFoundError:
+            raise AssertionError("rabbitmqctl is needed to close a connection (RabbitMQ's CLI)") from None
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def listed() -> List[str]:
+        lines = rabbitmqctl("list_connections", "pid", "client_properties").splitlines()
+        return [line.split("\t")[0] for line in lines if f'"{name}"' in line]
+
+    pids = eventually(listed, what=f"the connection {name} listed")
+    for pid in pids:
+        rabbitmqctl("close_connection", pid, "closed by the reconnect test")
 
 
 def queue_depth(name: str) -> int:
