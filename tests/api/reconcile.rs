@@ -20,6 +20,35 @@ async fn execute(database: &TestDatabase, sql: &str, values: Vec<SqlValue>) {
         .unwrap_or_else(|error| panic!("{sql}: {error}"));
 }
 
+/// Inserts an enabled scheduler-mode job of scope real straight into the table, as another
+/// tool would (the engine does not hear of it).
+async fn insert_behind_the_api(
+    database: &TestDatabase,
+    job_id: &str,
+    queue: &str,
+    interval_seconds: i64,
+    max_parallel: i64,
+) {
+    let now = chrono::Utc::now().naive_utc();
+    execute(
+        database,
+        "INSERT INTO jobs (job_id, scope, reschedule_mode, cron_expr, interval_seconds, queue, enabled, \
+         max_parallel, default_params, timeout_sec, retry_limit, telemetry_label, created_at, updated_at) \
+         VALUES (?, 'real', 'scheduler', '', ?, ?, ?, ?, '{}', 120, 3, ?, ?, ?)",
+        vec![
+            job_id.into(),
+            interval_seconds.into(),
+            queue.into(),
+            true.into(),
+            max_parallel.into(),
+            format!("{}_job", job_id).into(),
+            now.into(),
+            now.into(),
+        ],
+    )
+    .await;
+}
+
 async fn rows_changed_behind_the_api_reach_the_engine_within_a_tick(backend: Backend) {
     let database = Arc::new(TestDatabase::new(backend).await);
     let mut settings = test_settings(Scope::Real, &database);
@@ -38,14 +67,7 @@ async fn rows_changed_behind_the_api_reach_the_engine_within_a_tick(backend: Bac
         vec![false.into(), now.into(), "edited".into()],
     )
     .await;
-    execute(
-        &database,
-        "INSERT INTO jobs (job_id, scope, reschedule_mode, cron_expr, interval_seconds, queue, enabled, \
-         max_parallel, default_params, timeout_sec, retry_limit, telemetry_label, created_at, updated_at) \
-         VALUES (?, 'real', 'scheduler', '', 1, ?, ?, 100, '{}', 120, 3, 'inserted_job', ?, ?)",
-        vec!["inserted".into(), inserted.name.clone().into(), true.into(), now.into(), now.into()],
-    )
-    .await;
+    insert_behind_the_api(&database, "inserted", &inserted.name, 1, 100).await;
     edited.collect_for(Duration::from_millis(2_500)).await;
     let edited_after = edited.collect_for(Duration::from_secs(2)).await;
     let inserted_fires = inserted.collect_for(Duration::from_secs(2)).await;
@@ -111,15 +133,7 @@ async fn run_now_and_reports_reach_a_job_inserted_behind_the_api_before_any_reco
     settings.tick_seconds = 3_600;
     let app = spawn_app_with(settings, database.clone()).await;
     let mut queue = TestQueue::new("real").await;
-    let now = chrono::Utc::now().naive_utc();
-    execute(
-        &database,
-        "INSERT INTO jobs (job_id, scope, reschedule_mode, cron_expr, interval_seconds, queue, enabled, \
-         max_parallel, default_params, timeout_sec, retry_limit, telemetry_label, created_at, updated_at) \
-         VALUES (?, 'real', 'scheduler', '', 3600, ?, ?, 1, '{}', 120, 3, 'late_job', ?, ?)",
-        vec!["late".into(), queue.name.clone().into(), true.into(), now.into(), now.into()],
-    )
-    .await;
+    insert_behind_the_api(&database, "late", &queue.name, 3_600, 1).await;
 
     // The engine has not read the row (no tick for an hour): the run-now starts the job.
     let accepted = app.post("/jobs/late/run-now", None).await;
