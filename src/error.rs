@@ -28,6 +28,9 @@ pub enum ApiError {
     JobExists(String),
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// A change made with a UI session cookie without the session's CSRF token.
+    #[error("this change needs the session's CSRF token in the X-CSRF-Token header")]
+    CsrfRejected,
     #[error("{in_flight} run(s) in flight and max_parallel is {max_parallel}; add ?force=true to run anyway")]
     MaxParallelReached { in_flight: usize, max_parallel: i64 },
     #[error("run {0} is not a run of this job")]
@@ -66,7 +69,7 @@ impl From<ServiceError> for ApiError {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
     /// A stable code: `invalid_json`, `invalid_body`, `missing_field`, `invalid_field`,
-    /// `unknown_field`, `invalid_query`, `unauthorized`, `not_found`, `run_not_found`,
+    /// `unknown_field`, `invalid_query`, `unauthorized`, `csrf_token_invalid`, `not_found`, `run_not_found`,
     /// `method_not_allowed`, `unsupported_media_type`, `job_exists`, `max_parallel_reached`,
     /// `no_run_in_flight`, `payload_too_large`, `database_unavailable`, `engine_unavailable`.
     pub error: &'a str,
@@ -87,6 +90,7 @@ impl ApiError {
             ApiError::NoRunInFlight => "no_run_in_flight",
             ApiError::JobExists(_) => "job_exists",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::CsrfRejected => "csrf_token_invalid",
             ApiError::MaxParallelReached { .. } => "max_parallel_reached",
             ApiError::RunNotFound(_) => "run_not_found",
             ApiError::EngineUnavailable(_) => "engine_unavailable",
@@ -116,6 +120,7 @@ impl ResponseError for ApiError {
             | ApiError::MaxParallelReached { .. }
             | ApiError::NoRunInFlight => StatusCode::CONFLICT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::CsrfRejected => StatusCode::FORBIDDEN,
             ApiError::RunNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Database(_) | ApiError::EngineUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -2,6 +2,7 @@
 //! start-up wiring, CLI). The engine lives in the `actors` crate.
 
 pub mod api;
+pub mod api_views;
 pub mod cli;
 pub mod configuration;
 pub mod error;
@@ -9,3 +10,4 @@ pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod ui;

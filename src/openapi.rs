@@ -20,6 +20,13 @@ use crate::routes;
         routes::control::resume,
         routes::control::last_run,
         routes::control::runs,
+        routes::control::schedule,
+        routes::audit::audit,
+        crate::ui::api::session,
+        crate::ui::api::log_in,
+        crate::ui::api::log_out,
+        crate::ui::api::jobs,
+        crate::ui::api::overview,
         routes::health::health,
         routes::health::ready,
         routes::metrics::metrics,
@@ -30,6 +37,8 @@ use crate::routes;
         (name = "jobs", description = "Job definitions"),
         (name = "control", description = "Live control, completion reports and run history"),
         (name = "operations", description = "Health, readiness and metrics (never behind the token)"),
+        (name = "audit", description = "What operators did"),
+        (name = "ui", description = "The admin UI's session and views (the UI at /ui/ is built on these and the routes above)"),
     )
 )]
 pub struct ApiDoc;
@@ -47,8 +56,9 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The answers every operation of `/jobs` can give besides its own: 401 (with
-/// `WWW-Authenticate`) and 503 everywhere; 400, 413 and 415 where a body is sent.
+/// The answers every guarded operation (`/jobs`, `/audit`, the UI's views) can give besides
+/// its own: 401 (with `WWW-Authenticate`) and 503 everywhere; 403 (CSRF) on changes; 400,
+/// 413 and 415 where a body is sent.
 struct CommonResponses;
 
 impl Modify for CommonResponses {
@@ -66,7 +76,10 @@ impl Modify for CommonResponses {
             return;
         };
         for (path, item) in paths.iter_mut() {
-            if !path.starts_with("/jobs") {
+            let guarded = path.starts_with("/jobs")
+                || path == "/audit"
+                || (path.starts_with("/ui/api/") && path != "/ui/api/session");
+            if !guarded {
                 continue;
             }
             let Some(item) = item.as_object_mut() else {
@@ -84,6 +97,12 @@ impl Modify for CommonResponses {
                 responses.entry("503").or_insert_with(|| {
                     error("The database or the engine is unavailable; nothing was changed")
                 });
+                if matches!(method.as_str(), "post" | "put" | "delete") {
+                    responses.insert(
+                        "403".into(),
+                        error("A change made with a UI session cookie without its CSRF token (`csrf_token_invalid`)"),
+                    );
+                }
                 if matches!(method.as_str(), "post" | "put") {
                     responses
                         .entry("400")

@@ -57,12 +57,14 @@ impl Application {
         });
         let cors_origins = settings.cors_origins.clone();
         let token = web::Data::new(ApiToken(settings.api_token.clone()));
+        let sessions = web::Data::new(crate::ui::sessions::Sessions::new(settings.scope));
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(cors(&cors_origins))
                 .wrap(actix_web::middleware::from_fn(crate::telemetry::access_log))
                 .app_data(state.clone())
                 .app_data(token.clone())
+                .app_data(sessions.clone())
                 .app_data(metrics.clone())
                 .app_data(web::PathConfig::default().error_handler(|_, request| {
                     crate::error::ApiError::NoRoute(request.path().chars().take(200).collect())
@@ -113,6 +115,7 @@ fn cors(origins: &[String]) -> actix_web::middleware::Condition<actix_cors::Cors
         .allowed_headers([
             actix_web::http::header::AUTHORIZATION,
             actix_web::http::header::CONTENT_TYPE,
+            actix_web::http::header::HeaderName::from_static("x-csrf-token"),
         ])
         .max_age(600);
     for origin in origins {

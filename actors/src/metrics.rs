@@ -29,9 +29,11 @@ pub const STATE_WRITE_FAILURES_TOTAL: &str = "jennie_state_write_failures_total"
 pub const REPORT_MESSAGES_TOTAL: &str = "jennie_report_messages_total";
 /// HTTP requests served: `{method, route, status}`.
 pub const HTTP_REQUESTS_TOTAL: &str = "jennie_http_requests_total";
+/// Operator actions that took effect but whose audit entry could not be written.
+pub const AUDIT_WRITE_FAILURES: &str = "jennie_audit_write_failures_total";
 
 /// Every metric the service exports.
-pub const ALL: [&str; 13] = [
+pub const ALL: [&str; 14] = [
     JOB_RUNS_TOTAL,
     JOB_DURATION_SECONDS,
     FIRE_LATENESS_SECONDS,
@@ -45,6 +47,7 @@ pub const ALL: [&str; 13] = [
     STATE_WRITE_FAILURES_TOTAL,
     REPORT_MESSAGES_TOTAL,
     HTTP_REQUESTS_TOTAL,
+    AUDIT_WRITE_FAILURES,
 ];
 
 /// Jobs of milliseconds to hours.

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_create_jobs_table;
 mod m20261128_000002_create_job_runs_table;
 mod m20261128_000003_add_chain_to_jobs;
+mod m20261129_000004_create_audit_log;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_jobs_table::Migration),
             Box::new(m20261128_000002_create_job_runs_table::Migration),
             Box::new(m20261128_000003_add_chain_to_jobs::Migration),
+            Box::new(m20261129_000004_create_audit_log::Migration),
         ]
     }
 }

@@ -24,7 +24,7 @@ pub fn is_json(content_type: &str) -> bool {
 pub fn is_change(method: &Method, path: &str) -> bool {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
-        (&Method::POST, ["jobs"]) => true,
+        (&Method::POST, ["jobs"]) | (&Method::POST, ["ui", "api", "session"]) => true,
         (&Method::PUT, ["jobs", id]) => !id.is_empty(),
         (&Method::POST, ["jobs", id, action]) => {
             !id.is_empty() && matches!(*action, "run-now" | "pause" | "resume" | "last-run")

@@ -1,13 +1,14 @@
 //! Live control of a job: run-now, pause, resume, the worker's report, and the run history.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use actors::service::RunNowRequest;
+use actors::service::{Actor, RunNowRequest};
 use actors::ValidationError;
 use serde::Deserialize;
 use worker::{ReportReceipt, RunReport};
 
 use super::body::json_body;
 use crate::api::{JobBody, RunNowAccepted, RunNowBody, RunView};
+use crate::api_views::SchedulePreviewBody;
 use crate::error::{ApiError, ErrorBody};
 use crate::startup::AppState;
 
@@ -31,9 +32,17 @@ struct LastRunQuery {
 #[serde(deny_unknown_fields)]
 struct RunsQuery {
     limit: Option<u64>,
+    status: Option<String>,
 }
 
-fn query<T: serde::de::DeserializeOwned>(request: &HttpRequest) -> Result<T, ApiError> {
+/// The query of `schedule`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleQuery {
+    count: Option<u64>,
+}
+
+pub(crate) fn query<T: serde::de::DeserializeOwned>(request: &HttpRequest) -> Result<T, ApiError> {
     web::Query::<T>::from_query(request.query_string())
         .map(web::Query::into_inner)
         .map_err(|error| {
@@ -49,13 +58,14 @@ fn query<T: serde::de::DeserializeOwned>(request: &HttpRequest) -> Result<T, Api
 #[tracing::instrument(skip_all, fields(job_id = %path))]
 pub async fn run_now(
     state: web::Data<AppState>,
+    actor: web::ReqData<Actor>,
     path: web::Path<String>,
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let RunNowQuery { force } = query(&request)?;
     let run_now = RunNowRequest::from_body(json_body(payload).await?, force)?;
-    let run_id = state.jobs.run_now(&path, run_now).await?;
+    let run_id = state.jobs.run_now(&actor, &path, run_now).await?;
     Ok(HttpResponse::Accepted().json(RunNowAccepted::pending(path.into_inner(), run_id)))
 }
 
@@ -65,9 +75,10 @@ pub async fn run_now(
 #[tracing::instrument(skip_all, fields(job_id = %path))]
 pub async fn pause(
     state: web::Data<AppState>,
+    actor: web::ReqData<Actor>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let job = state.jobs.set_enabled(&path, false).await?;
+    let job = state.jobs.set_enabled(&actor, &path, false).await?;
     Ok(HttpResponse::Ok().json(job))
 }
 
@@ -77,9 +88,10 @@ pub async fn pause(
 #[tracing::instrument(skip_all, fields(job_id = %path))]
 pub async fn resume(
     state: web::Data<AppState>,
+    actor: web::ReqData<Actor>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let job = state.jobs.set_enabled(&path, true).await?;
+    let job = state.jobs.set_enabled(&actor, &path, true).await?;
     Ok(HttpResponse::Ok().json(job))
 }
 
@@ -103,22 +115,38 @@ pub async fn last_run(
 }
 
 #[utoipa::path(get, path = "/jobs/{job_id}/runs", tag = "control", security(("bearer" = [])),
-    params(("job_id" = String, Path), ("limit" = Option<u64>, Query, minimum = 1, maximum = 10000, description = "1 to 10000, default 100")),
-    responses((status = 200, description = "Newest first", body = [RunView]), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    params(("job_id" = String, Path), ("limit" = Option<u64>, Query, minimum = 1, maximum = 10000, description = "1 to 10000, default 100"),
+        ("status" = Option<String>, Query, description = "only runs of this status (`scheduled`, `pending`, `queued`, `success`, `failed`, `timeout`, `skipped`) or `all`")),
+    responses((status = 200, description = "Newest first", body = [RunView]), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(job_id = %path))]
 pub async fn runs(
     state: web::Data<AppState>,
     path: web::Path<String>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let RunsQuery { limit } = query(&request)?;
+    let RunsQuery { limit, status } = query(&request)?;
     let runs: Vec<RunView> = state
         .jobs
-        .runs(&path, limit)
+        .runs(&path, status.as_deref(), limit)
         .await?
         .into_iter()
         .map(RunView::from)
         .collect();
     Ok(HttpResponse::Ok().json(runs))
+}
+
+#[utoipa::path(get, path = "/jobs/{job_id}/schedule", tag = "control", security(("bearer" = [])),
+    params(("job_id" = String, Path), ("count" = Option<u64>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 10")),
+    responses((status = 200, description = "The schedule as written, in words, and its next instants (none while paused or in queue mode)", body = SchedulePreviewBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(job_id = %path))]
+pub async fn schedule(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let ScheduleQuery { count } = query(&request)?;
+    let preview = state.jobs.schedule(&path, count)?;
+    Ok(HttpResponse::Ok().json(preview))
 }

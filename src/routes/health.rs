@@ -30,6 +30,31 @@ pub struct Readiness {
     warnings: Vec<String>,
 }
 
+impl Readiness {
+    /// The answer of a readiness check, with the accepted risks.
+    pub fn of(readiness: &actors::service::Readiness, warning: Option<&String>) -> Readiness {
+        let writes = match &readiness.state_writes {
+            Some(status) => {
+                json!({"healthy": status.healthy, "buffered": status.buffered, "last_error": status.last_error})
+            }
+            None => json!({"healthy": false}),
+        };
+        Readiness {
+            status: if readiness.ready() {
+                "ready"
+            } else {
+                "not_ready"
+            }
+            .into(),
+            database: readiness.database.to_string(),
+            broker: readiness.broker.to_string(),
+            outbox: readiness.outbox,
+            state_writes: writes,
+            warnings: warning.into_iter().cloned().collect(),
+        }
+    }
+}
+
 #[utoipa::path(get, path = "/health", tag = "operations",
     responses((status = 200, description = "The process answers", body = Health)))]
 pub async fn health() -> HttpResponse {
@@ -46,25 +71,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     if let Some(warning) = &state.exposure_warning {
         tracing::warn!("{warning}");
     }
-    let writes = match &readiness.state_writes {
-        Some(status) => {
-            json!({"healthy": status.healthy, "buffered": status.buffered, "last_error": status.last_error})
-        }
-        None => json!({"healthy": false}),
-    };
-    let body = Readiness {
-        status: if readiness.ready() {
-            "ready"
-        } else {
-            "not_ready"
-        }
-        .into(),
-        database: readiness.database.to_string(),
-        broker: readiness.broker.to_string(),
-        outbox: readiness.outbox,
-        state_writes: writes,
-        warnings: state.exposure_warning.iter().cloned().collect(),
-    };
+    let body = Readiness::of(&readiness, state.exposure_warning.as_ref());
     if readiness.ready() {
         HttpResponse::Ok().json(body)
     } else {

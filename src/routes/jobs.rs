@@ -1,6 +1,7 @@
 //! `/jobs` and `/jobs/{job_id}`: list, create, read, edit and delete job definitions.
 
 use actix_web::{web, HttpResponse};
+use actors::service::Actor;
 
 use super::body::required_json_body;
 use crate::api::{JobBody, JobInput};
@@ -23,10 +24,11 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 #[tracing::instrument(skip_all)]
 pub async fn create(
     state: web::Data<AppState>,
+    actor: web::ReqData<Actor>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = required_json_body(payload).await?;
-    let job = state.jobs.create(&body).await?;
+    let job = state.jobs.create(&actor, &body).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/jobs/{}", job.config.job_id)))
         .json(job))
@@ -53,11 +55,12 @@ pub async fn get(
 #[tracing::instrument(skip_all, fields(job_id = %path))]
 pub async fn update(
     state: web::Data<AppState>,
+    actor: web::ReqData<Actor>,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = required_json_body(payload).await?;
-    let job = state.jobs.update(&path, &body).await?;
+    let job = state.jobs.update(&actor, &path, &body).await?;
     Ok(HttpResponse::Ok().json(job))
 }
 
@@ -68,8 +71,9 @@ pub async fn update(
 #[tracing::instrument(skip_all, fields(job_id = %path))]
 pub async fn delete(
     state: web::Data<AppState>,
+    actor: web::ReqData<Actor>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    state.jobs.delete(&path).await?;
+    state.jobs.delete(&actor, &path).await?;
     Ok(HttpResponse::NoContent().finish())
 }

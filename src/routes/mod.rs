@@ -1,8 +1,9 @@
 //! HTTP routes: one file per resource.
 
-mod auth;
+pub(crate) mod audit;
+pub(crate) mod auth;
 mod body;
-mod content_type;
+pub(crate) mod content_type;
 pub(crate) mod control;
 pub(crate) mod health;
 pub(crate) mod jobs;
@@ -13,6 +14,7 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use crate::error::ApiError;
 
 pub use auth::ApiToken;
+pub(crate) use body::required_json_body;
 
 /// Mounts every route on an actix-web app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -66,8 +68,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::resource("/{job_id}/runs")
                     .route(web::get().to(control::runs))
                     .default_service(not_allowed("GET")),
+            )
+            .service(
+                web::resource("/{job_id}/schedule")
+                    .route(web::get().to(control::schedule))
+                    .default_service(not_allowed("GET")),
             ),
     )
+    .service(
+        web::resource("/audit")
+            .wrap(actix_web::middleware::from_fn(auth::require_token))
+            .route(web::get().to(audit::audit))
+            .default_service(not_allowed("GET")),
+    )
+    .configure(crate::ui::configure)
     .default_service(web::to(no_route));
 }
 
@@ -87,7 +101,7 @@ async fn no_route(request: HttpRequest) -> HttpResponse {
 }
 
 /// The answer to a method a resource does not take: 405 with the `Allow` header.
-fn not_allowed(allow: &'static str) -> actix_web::Route {
+pub(crate) fn not_allowed(allow: &'static str) -> actix_web::Route {
     web::to(move |request: HttpRequest| async move {
         ApiError::MethodNotAllowed(request.method().to_string(), allow).error_response()
     })

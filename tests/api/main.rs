@@ -3,6 +3,7 @@
 mod access;
 mod amqp;
 mod bad_inputs;
+mod browser;
 mod completion;
 mod conformance;
 mod control;
@@ -21,4 +22,5 @@ mod report_queue;
 mod restart;
 mod seed_examples;
 mod staged;
+mod ui;
 mod worker_loop;

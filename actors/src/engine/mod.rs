@@ -20,7 +20,7 @@ use chrono_tz::Tz;
 pub use broker::{BrokerActor, BrokerStatus, PublishFailure};
 pub use job::{ReportRefused, RunNow, RunNowRejected, SettleReport, Settlement};
 pub use persistence::{PersistenceActor, PersistenceStatus};
-pub use read_model::ReadModel;
+pub use read_model::{ReadModel, RecentRunCounts};
 pub use reports::ReportError;
 pub(crate) use reports::{report_of_body, Addressee};
 pub use supervisor::JobUnavailable;
@@ -81,6 +81,8 @@ pub struct Engine {
     persistence: Addr<PersistenceActor>,
     /// Every job as the API shows it, without a database read.
     read_model: Arc<ReadModel>,
+    /// The zone cron expressions are read in.
+    timezone: chrono_tz::Tz,
     /// Stops the consumer of the reports queue.
     reports: Arc<report_consumer::ReportThread>,
     /// Stopped when the last handle goes (a service dropped without a shutdown fires no more).
@@ -130,6 +132,7 @@ impl Engine {
         }
         .spawn();
         Ok(Engine {
+            timezone: context.settings.timezone,
             reports: Arc::new(reports),
             _timer: Arc::new(timer),
             supervisor,
@@ -150,6 +153,21 @@ impl Engine {
     /// Every job as the API shows it.
     pub(crate) fn read_model(&self) -> &ReadModel {
         &self.read_model
+    }
+
+    /// The next `count` due instants of a job as the engine would fire them.
+    pub(crate) fn upcoming(
+        &self,
+        config: &crate::job::JobConfig,
+        next_due: Option<DateTime<Utc>>,
+        count: usize,
+    ) -> Vec<DateTime<Utc>> {
+        job::upcoming(config, self.timezone, next_due, Utc::now(), count)
+    }
+
+    /// The zone cron expressions are read in.
+    pub(crate) fn timezone(&self) -> chrono_tz::Tz {
+        self.timezone
     }
 
     /// A job was created or its configuration changed: (re)arm it. Answers its next due

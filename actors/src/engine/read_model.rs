@@ -5,22 +5,92 @@
 //! table does not have. The configuration is shared with the job's actor (one copy per job).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Utc};
 
 use crate::instant::to_seconds;
 
 use crate::job::{Job, JobConfig, JobState, JobView};
-use crate::run::StateWrite;
+use crate::run::{RunStatus, StateWrite};
+
+/// Minutes the run counts cover.
+const RECENT_MINUTES: usize = 60;
 
 struct Entry {
     config: Arc<JobConfig>,
     state: JobState,
 }
 
-/// Jobs by job_id, shared by the engine (writers) and the API (readers).
-#[derive(Default)]
+/// Jobs by job_id, shared by the engine (writers) and the API (readers), and how many runs
+/// reached each status in the last hour.
 pub struct ReadModel {
     jobs: RwLock<HashMap<String, Entry>>,
+    recent: Mutex<RecentRuns>,
+}
+
+impl Default for ReadModel {
+    fn default() -> Self {
+        ReadModel {
+            jobs: RwLock::default(),
+            recent: Mutex::new(RecentRuns::new(Utc::now())),
+        }
+    }
+}
+
+/// Runs that reached each status, per minute, over the last [`RECENT_MINUTES`] minutes (in
+/// memory: counted since the process started).
+struct RecentRuns {
+    started: DateTime<Utc>,
+    /// By minute since the epoch modulo the window: (that minute, counts by status).
+    minutes: [(i64, [u64; 7]); RECENT_MINUTES],
+}
+
+/// How many runs reached each status in the last hour (or since `since`, when the process
+/// started less than an hour ago).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentRunCounts {
+    pub since: DateTime<Utc>,
+    pub counts: Vec<(RunStatus, u64)>,
+}
+
+impl RecentRuns {
+    fn new(started: DateTime<Utc>) -> Self {
+        RecentRuns {
+            started,
+            minutes: [(-1, [0; 7]); RECENT_MINUTES],
+        }
+    }
+
+    fn count(&mut self, status: RunStatus, now: DateTime<Utc>) {
+        let minute = now.timestamp().div_euclid(60);
+        let slot = &mut self.minutes[minute.rem_euclid(RECENT_MINUTES as i64) as usize];
+        if slot.0 != minute {
+            *slot = (minute, [0; 7]);
+        }
+        let index = RunStatus::ALL
+            .iter()
+            .position(|s| *s == status)
+            .unwrap_or(0);
+        slot.1[index] += 1;
+    }
+
+    fn totals(&self, now: DateTime<Utc>) -> RecentRunCounts {
+        let minute = now.timestamp().div_euclid(60);
+        let mut totals = [0u64; 7];
+        for (at, counts) in &self.minutes {
+            if *at > minute - RECENT_MINUTES as i64 && *at <= minute {
+                for (total, count) in totals.iter_mut().zip(counts) {
+                    *total += count;
+                }
+            }
+        }
+        let hour_ago = now - chrono::Duration::minutes(RECENT_MINUTES as i64);
+        RecentRunCounts {
+            since: self.started.max(hour_ago),
+            counts: RunStatus::ALL.iter().copied().zip(totals).collect(),
+        }
+    }
 }
 
 impl ReadModel {
@@ -65,6 +135,7 @@ impl ReadModel {
 
     /// Applies a committed batch of engine writes (the columns as the store writes them).
     pub(crate) fn apply(&self, batch: &[StateWrite]) {
+        self.count_recent(batch, Utc::now());
         let mut jobs = self.write();
         for write in batch {
             match write {
@@ -110,6 +181,30 @@ impl ReadModel {
                 | StateWrite::DeleteRun { .. } => {}
             }
         }
+    }
+
+    fn count_recent(&self, batch: &[StateWrite], now: DateTime<Utc>) {
+        let mut recent = self
+            .recent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for write in batch {
+            match write {
+                StateWrite::InsertRun(run) if run.status != RunStatus::Scheduled => {
+                    recent.count(run.status, now)
+                }
+                StateWrite::RunStatus { status, .. } => recent.count(*status, now),
+                _ => {}
+            }
+        }
+    }
+
+    /// How many runs reached each status in the last hour.
+    pub fn recent_runs(&self) -> RecentRunCounts {
+        self.recent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .totals(Utc::now())
     }
 
     /// Calls `read` with the job, if the engine has it.
@@ -168,6 +263,30 @@ mod tests {
             updated_at: None,
             chain: None,
         }
+    }
+
+    #[test]
+    fn run_counts_cover_the_last_hour_only() {
+        let start = Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 30).unwrap();
+        let mut recent = RecentRuns::new(start - chrono::Duration::hours(3));
+        recent.count(RunStatus::Success, start);
+        recent.count(RunStatus::Success, start + chrono::Duration::minutes(30));
+        recent.count(RunStatus::Failed, start + chrono::Duration::minutes(59));
+        let count = |totals: &RecentRunCounts, status| {
+            totals.counts.iter().find(|(s, _)| *s == status).unwrap().1
+        };
+        let totals = recent.totals(start + chrono::Duration::minutes(59));
+        assert_eq!(count(&totals, RunStatus::Success), 2);
+        assert_eq!(count(&totals, RunStatus::Failed), 1);
+        // An hour on, the first minute has left the window; the slot reused later is reset.
+        let totals = recent.totals(start + chrono::Duration::minutes(60));
+        assert_eq!(count(&totals, RunStatus::Success), 1);
+        recent.count(RunStatus::Timeout, start + chrono::Duration::minutes(120));
+        let totals = recent.totals(start + chrono::Duration::minutes(120));
+        assert_eq!(count(&totals, RunStatus::Success), 0);
+        assert_eq!(count(&totals, RunStatus::Failed), 0);
+        assert_eq!(count(&totals, RunStatus::Timeout), 1);
+        assert_eq!(totals.since, start + chrono::Duration::minutes(60));
     }
 
     #[test]

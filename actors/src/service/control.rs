@@ -3,10 +3,10 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::{JobService, ServiceError};
+use super::{Actor, JobService, ServiceError};
 use crate::engine::{RunNow, Settlement};
 use crate::job::ValidationError;
-use crate::run::RunRecord;
+use crate::run::{RunRecord, RunStatus};
 
 /// The most bytes of JSON a run-now's `params` may hold.
 pub const MAX_RUN_PARAMS_BYTES: usize = 60_000;
@@ -90,11 +90,27 @@ pub fn runs_limit(limit: Option<u64>) -> Result<u64, ValidationError> {
     }
 }
 
+/// The history's `status` filter: one run status, or every status when not given.
+pub fn runs_status(status: Option<&str>) -> Result<Option<RunStatus>, ValidationError> {
+    match status {
+        None | Some("") | Some("all") => Ok(None),
+        Some(text) => RunStatus::parse(text).map(Some).ok_or_else(|| {
+            let known: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ValidationError::new(
+                "invalid_query",
+                format!("status must be one of {}, not '{text}'", known.join(", ")),
+                Some("status"),
+            )
+        }),
+    }
+}
+
 impl JobService {
     /// Publishes a run of the job now (a paused job too); answers its run_id. The run is
     /// recorded `pending` and on its way to the broker.
     pub async fn run_now(
         &self,
+        actor: &Actor,
         job_id: &str,
         request: RunNowRequest,
     ) -> Result<Uuid, ServiceError> {
@@ -102,12 +118,20 @@ impl JobService {
         // once, not at the next reconcile), and a database that does not answer is 503.
         self.stored_job(job_id).await?;
         let run_now = RunNow {
-            params: request.params,
+            params: request.params.clone(),
             force: request.force,
         };
         let answer = self.engine.run_now(job_id, run_now).await?;
         let accepted = answer.map_err(|error| ServiceError::unavailable(job_id, error))?;
-        Ok(accepted?)
+        let run_id = accepted?;
+        let after = serde_json::json!({
+            "run_id": run_id,
+            "params": request.params,
+            "force": request.force,
+        });
+        self.audit(actor, "run_now", job_id, None, Some(after))
+            .await;
+        Ok(run_id)
     }
 
     /// Settles a worker's report: `body` is a report object, or nothing / `null` for "the
@@ -133,11 +157,16 @@ impl JobService {
     pub async fn runs(
         &self,
         job_id: &str,
+        status: Option<&str>,
         limit: Option<u64>,
     ) -> Result<Vec<RunRecord>, ServiceError> {
         let limit = runs_limit(limit)?;
+        let status = runs_status(status)?;
         self.stored_job(job_id).await?;
-        Ok(self.store.list_runs(self.scope, job_id, limit).await?)
+        Ok(self
+            .store
+            .list_runs(self.scope, job_id, status, limit)
+            .await?)
     }
 }
 
@@ -194,6 +223,23 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn the_history_status_filter_is_one_known_status() {
+        assert_eq!(runs_status(None).unwrap(), None);
+        assert_eq!(runs_status(Some("all")).unwrap(), None);
+        assert_eq!(
+            runs_status(Some("timeout")).unwrap(),
+            Some(RunStatus::Timeout)
+        );
+        let error = runs_status(Some("done")).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("status"));
+        assert!(
+            error.message.contains("scheduled, pending, queued"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

@@ -5,14 +5,25 @@
 //! engine), the fallbacks and the input rules; it knows no HTTP. A route is: parse the request,
 //! call one method, map the error.
 
+mod audit;
 mod control;
 mod error;
 mod jobs;
+mod listing;
 mod readiness;
+mod views;
 
-pub use control::{RunNowRequest, DEFAULT_RUNS_LIMIT, MAX_RUNS_LIMIT, MAX_RUN_PARAMS_BYTES};
+pub use audit::{Actor, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
+pub use control::{
+    runs_status, RunNowRequest, DEFAULT_RUNS_LIMIT, MAX_RUNS_LIMIT, MAX_RUN_PARAMS_BYTES,
+};
 pub use error::ServiceError;
+pub use listing::{
+    schedule_text, JobPage, JobQuery, JobSort, JobState, JobSummary, StateCounts,
+    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+};
 pub use readiness::{Probe, Readiness};
+pub use views::{Overview, ScheduleInstant, SchedulePreview, MAX_PREVIEW_COUNT};
 
 use crate::engine::Engine;
 use crate::job::Scope;
@@ -38,5 +49,10 @@ impl JobService {
     /// The only scope this instance serves.
     pub fn scope(&self) -> Scope {
         self.scope
+    }
+
+    /// The zone cron expressions are read in.
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.engine.timezone()
     }
 }

@@ -2,10 +2,12 @@
 //! types; the API writes configuration columns, the engine writes state columns, and neither
 //! rewrites the other's.
 
+mod audit;
 mod connect;
 mod jobs;
 mod runs;
 
+pub use audit::AuditEntry;
 pub use connect::DatabaseTarget;
 pub(crate) use runs::bounded_error_text;
 

@@ -363,16 +363,22 @@ impl Store {
         Ok(())
     }
 
-    /// The newest `limit` runs of a job, newest first; a staged (`scheduled`) run comes first.
+    /// The newest `limit` runs of a job (of one status, if given), newest first; a staged
+    /// (`scheduled`) run comes first.
     pub async fn list_runs(
         &self,
         scope: Scope,
         job_id: &str,
+        status: Option<RunStatus>,
         limit: u64,
     ) -> Result<Vec<RunRecord>, StoreError> {
-        Runs::find()
+        let mut query = Runs::find()
             .filter(Column::JobId.eq(job_id))
-            .filter(Column::Scope.eq(scope.as_str()))
+            .filter(Column::Scope.eq(scope.as_str()));
+        if let Some(status) = status {
+            query = query.filter(Column::Status.eq(status.as_str()));
+        }
+        query
             .order_by(
                 Column::Status.eq(RunStatus::Scheduled.as_str()),
                 sea_orm::Order::Desc,
@@ -412,6 +418,25 @@ impl Store {
             .into_iter()
             .map(RunRecord::try_from)
             .collect()
+    }
+
+    /// How many runs of each job of `scope` are in flight (`pending` or `queued`); jobs with
+    /// none are absent.
+    pub async fn in_flight_counts(&self, scope: Scope) -> Result<HashMap<String, u64>, StoreError> {
+        let rows: Vec<(String, i64)> = Runs::find()
+            .select_only()
+            .column(Column::JobId)
+            .column_as(Column::Id.count(), "in_flight")
+            .filter(Column::Scope.eq(scope.as_str()))
+            .filter(Column::Status.is_in([RunStatus::Pending.as_str(), RunStatus::Queued.as_str()]))
+            .group_by(Column::JobId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(job_id, count)| (job_id, count.max(0) as u64))
+            .collect())
     }
 
     /// Deletes all but the newest `keep` runs of a job.

@@ -43,6 +43,7 @@ use chain::Chains;
 use dispatch::Dispatcher;
 use run_book::{Fire, RunBook, StagedRun};
 use telemetry::JobTelemetry;
+pub(crate) use timing::upcoming;
 use timing::Timing;
 
 /// A fire the precise timer holds: the job and the arming it was set for.

@@ -76,6 +76,32 @@ impl Timing {
     }
 }
 
+/// The next `count` due instants of a job, from its next due instant when it has one (an
+/// interval is anchored there), else from `now`. Empty for a queue-mode job.
+pub(crate) fn upcoming(
+    config: &JobConfig,
+    zone: Tz,
+    next_due: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    count: usize,
+) -> Vec<DateTime<Utc>> {
+    let timing = Timing::of(config, zone);
+    let mut instants = Vec::with_capacity(count);
+    let mut next = next_due.or_else(|| timing.first_after(now));
+    while let Some(due) = next {
+        if instants.len() == count {
+            break;
+        }
+        instants.push(due);
+        next = match &timing {
+            Timing::Cron(cron, zone) => cron.next_after(due, *zone),
+            Timing::Interval(every) => Some(due + *every),
+            Timing::Unscheduled => None,
+        };
+    }
+    instants
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +110,37 @@ mod tests {
         DateTime::parse_from_rfc3339(text)
             .unwrap()
             .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn upcoming_instants_follow_the_schedule_from_the_next_due_instant() {
+        let mut config = JobConfig::from_create_body(
+            &serde_json::json!({"job_id": "a", "queue": "real.jobs.a", "interval_seconds": 90}),
+            crate::job::Scope::Real,
+        )
+        .unwrap();
+        let now = at("2026-11-28T00:00:00Z");
+        assert_eq!(
+            upcoming(
+                &config,
+                chrono_tz::UTC,
+                Some(at("2026-11-28T00:00:30Z")),
+                now,
+                3
+            ),
+            vec![
+                at("2026-11-28T00:00:30Z"),
+                at("2026-11-28T00:02:00Z"),
+                at("2026-11-28T00:03:30Z")
+            ]
+        );
+        config.cron_expr = "30 8 * * 1-5".into();
+        assert_eq!(
+            upcoming(&config, chrono_tz::Asia::Seoul, None, now, 2),
+            vec![at("2026-11-29T23:30:00Z"), at("2026-11-30T23:30:00Z")]
+        );
+        config.reschedule_mode = RescheduleMode::Queue;
+        assert!(upcoming(&config, chrono_tz::UTC, None, now, 5).is_empty());
     }
 
     #[test]

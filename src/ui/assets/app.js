@@ -1,0 +1,556 @@
+// The admin UI: one page over the scheduler's own API. Every change goes through the same
+// routes (and so the same rules) as curl; with the session cookie, each carries the session's
+// CSRF token. Text from the server is only ever set as text, never parsed as HTML.
+"use strict";
+
+const state = { session: null, view: null, timer: null, busy: false };
+const REFRESH_MS = 1500;
+const STATUSES = ["scheduled", "pending", "queued", "success", "failed", "timeout", "skipped"];
+
+// ---------- DOM and formatting helpers ----------
+
+function h(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "class") node.className = value;
+    else if (key === "style") node.style.cssText = value; // CSSOM: allowed by the CSP
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function badge(text, kind) {
+  return h("span", { class: "badge s-" + (kind || text) }, text);
+}
+
+function zone() {
+  return (state.session && state.session.timezone) || "UTC";
+}
+
+function localTime(iso) {
+  if (!iso) return "—";
+  const format = new Intl.DateTimeFormat("sv-SE", {
+    timeZone: zone(), year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
+  return format.format(new Date(iso));
+}
+
+function relative(iso) {
+  if (!iso) return "";
+  const seconds = Math.round((new Date(iso).getTime() - Date.now()) / 1000);
+  const size = Math.abs(seconds);
+  let text;
+  if (size < 60) text = size + " s";
+  else if (size < 3600) text = Math.round(size / 60) + " min";
+  else if (size < 86400) text = Math.round(size / 3600) + " h";
+  else text = Math.round(size / 86400) + " d";
+  return seconds >= 0 ? "in " + text : text + " ago";
+}
+
+function when(iso) {
+  if (!iso) return "—";
+  return h("span", { title: iso }, localTime(iso), h("br"), h("span", { class: "muted" }, relative(iso)));
+}
+
+function td(label, ...children) {
+  return h("td", { "data-label": label }, ...children);
+}
+
+// ---------- talking to the API ----------
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.message) || "HTTP " + status);
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (method !== "GET") {
+    headers["Content-Type"] = "application/json";
+    if (state.session && state.session.csrf_token) headers["X-CSRF-Token"] = state.session.csrf_token;
+  }
+  const response = await fetch(path, {
+    method, headers, credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try { data = JSON.parse(text); } catch (_) { data = { message: text }; }
+  }
+  if (response.status === 401 && path !== "/ui/api/session") {
+    state.session = null;
+    showLogin("Your session ended; log in again.");
+    throw new ApiError(401, data);
+  }
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+function query(params) {
+  const pairs = Object.entries(params).filter(([, v]) => v !== "" && v !== null && v !== undefined);
+  return pairs.length ? "?" + pairs.map(([k, v]) => k + "=" + encodeURIComponent(v)).join("&") : "";
+}
+
+// ---------- session ----------
+
+function showScope() {
+  const scope = state.session ? state.session.scope : "";
+  const label = scope.toUpperCase();
+  document.getElementById("scope").textContent = label || "…";
+  document.body.className = scope ? "scope-" + scope : "";
+  document.title = (label ? "[" + label + "] " : "") + "jennie-scheduler";
+  const banner = document.getElementById("banner");
+  const warnings = state.session ? state.session.warnings : [];
+  banner.hidden = warnings.length === 0;
+  banner.replaceChildren(...warnings.map((w) => h("div", {}, w)));
+  const who = document.getElementById("who");
+  who.textContent = state.session && state.session.logged_in ? "signed in as " + state.session.name : "";
+  document.getElementById("logout").hidden = !(state.session && state.session.logged_in && state.session.auth_required);
+}
+
+async function loadSession() {
+  state.session = await api("GET", "/ui/api/session");
+  if (!state.session.logged_in && !state.session.auth_required) {
+    // No token configured: a session still gives every change a CSRF token.
+    state.session = await api("POST", "/ui/api/session", { name: "operator" });
+  }
+  showScope();
+  return state.session.logged_in;
+}
+
+function showLogin(message) {
+  stopRefresh();
+  state.view = null;
+  showScope();
+  const error = h("p", { id: "login-error", class: "form-error", role: "alert" }, message || "");
+  const token = h("input", { id: "login-token", type: "password", autocomplete: "current-password", required: true });
+  const name = h("input", { id: "login-name", type: "text", autocomplete: "username", placeholder: "operator" });
+  const form = h("form", { class: "login panel", id: "login-form" },
+    h("h1", {}, "Log in to the ", state.session ? state.session.scope.toUpperCase() : "", " scheduler"),
+    h("p", { class: "muted" }, "Enter the API token of this instance (SCHEDULER_API_TOKEN). Your name goes into the audit log."),
+    h("label", { for: "login-token" }, "API token"), token,
+    h("label", { for: "login-name" }, "Your name"), name,
+    h("div", { class: "actions" }, h("button", { class: "primary", id: "login-submit", type: "submit" }, "Log in")),
+    error);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      state.session = await api("POST", "/ui/api/session", { token: token.value, name: name.value });
+      showScope();
+      route();
+    } catch (e) {
+      error.textContent = e.status === 401 ? "Wrong token." : e.message;
+    }
+  });
+  document.getElementById("view").replaceChildren(form);
+  token.focus();
+}
+
+// ---------- views ----------
+
+function stopRefresh() {
+  if (state.timer) clearInterval(state.timer);
+  state.timer = null;
+}
+
+function live(refresh) {
+  stopRefresh();
+  const tick = async () => {
+    if (document.hidden || state.busy) return;
+    state.busy = true;
+    try {
+      await refresh();
+      document.getElementById("live").textContent = "live · updated " + new Date().toLocaleTimeString();
+    } catch (e) {
+      if (e.status !== 401) document.getElementById("live").textContent = "live · update failed: " + e.message;
+    } finally {
+      state.busy = false;
+    }
+  };
+  state.timer = setInterval(tick, REFRESH_MS);
+  return tick();
+}
+
+function page(title, ...children) {
+  const view = document.getElementById("view");
+  view.replaceChildren(h("h1", {}, title), ...children);
+  return view;
+}
+
+function statusBars(counts) {
+  const max = Math.max(1, ...Object.values(counts));
+  return STATUSES.filter((s) => s !== "scheduled").map((status) =>
+    h("div", { class: "bar" },
+      h("span", { class: "lbl" }, badge(status)),
+      h("span", { class: "track" }, h("span", { class: "fill", style: "width:" + (100 * (counts[status] || 0) / max) + "%" })),
+      h("span", { class: "num" }, String(counts[status] || 0))));
+}
+
+function jobRows(jobs) {
+  return jobs.map((job) => {
+    const status = job.last_status ? badge(job.last_status) : h("span", { class: "muted" }, "never run");
+    return h("tr", { "data-job": job.job_id },
+      td("Job", h("a", { href: "#/job/" + encodeURIComponent(job.job_id) }, job.job_id),
+        job.description ? h("div", { class: "muted" }, job.description) : null),
+      td("Schedule", job.schedule_text, h("br"), h("code", {}, job.cron_expr || (job.interval_seconds ? "every " + job.interval_seconds + " s" : "—"))),
+      td("Next due", job.enabled ? when(job.next_due_at) : badge("paused")),
+      td("Last run", status, h("br"), h("span", { class: "muted" }, relative(job.last_run_at))),
+      td("In flight", String(job.in_flight) + " / " + job.max_parallel),
+      td("Enabled", job.enabled ? badge("enabled") : badge("paused")));
+  });
+}
+
+function jobTable(jobs, id) {
+  return h("table", { class: "stack", id },
+    h("thead", {}, h("tr", {}, ["Job", "Schedule (" + zone() + ")", "Next due", "Last run", "In flight", "Enabled"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, jobRows(jobs)));
+}
+
+async function overviewView() {
+  const body = h("div", {});
+  page("Overview", body);
+  return live(async () => {
+    const o = await api("GET", "/ui/api/overview");
+    const r = o.readiness;
+    const upDown = (text) => badge(text.startsWith("up") ? "up" : "down", text.startsWith("up") ? "up" : "down");
+    const card = (label, value, extra) => h("div", { class: "card" }, h("div", { class: "label" }, label), h("div", { class: "value" }, value), extra || null);
+    const link = (label, count, filter) => h("a", { class: "card", href: "#/jobs" + query({ state: filter }) },
+      h("div", { class: "label" }, label), h("div", { class: "value" }, String(count)));
+    body.replaceChildren(
+      h("div", { class: "cards", id: "health" },
+        card("Scope", o.scope.toUpperCase()),
+        card("Database", upDown(r.database), r.database.startsWith("up") ? null : h("div", { class: "muted" }, r.database)),
+        card("Broker", upDown(r.broker), r.broker.startsWith("up") ? null : h("div", { class: "muted" }, r.broker)),
+        card("Outbox", String(r.outbox), h("div", { class: "muted" }, "messages waiting for the broker")),
+        card("State writes", r.state_writes.healthy ? badge("up") : badge("down"), h("div", { class: "muted" }, String(r.state_writes.buffered || 0) + " buffered"))),
+      h("h2", {}, "Jobs"),
+      h("div", { class: "cards", id: "counts" },
+        link("All", o.counts.all, ""), link("Failing", o.counts.failing, "failing"),
+        link("Running", o.counts.running, "running"), link("Paused", o.counts.paused, "paused"),
+        link("Enabled", o.counts.enabled, "enabled")),
+      h("h2", {}, "Runs since " + localTime(o.runs_last_hour.since)),
+      h("div", { class: "panel", id: "recent" }, statusBars(o.runs_last_hour.counts)),
+      h("h2", {}, "Failing jobs"),
+      o.failing.length ? jobTable(o.failing, "failing") : h("p", { class: "muted", id: "failing" }, "No job is failing."));
+  });
+}
+
+async function jobsView(params) {
+  const filters = {
+    q: params.get("q") || "", state: params.get("state") || "", sort: params.get("sort") || "job_id",
+    order: params.get("order") || "asc", page: Number(params.get("page") || 1),
+  };
+  const size = 50;
+  const go = (changes) => {
+    const next = Object.assign({}, filters, changes);
+    location.hash = "#/jobs" + query({ q: next.q, state: next.state, sort: next.sort === "job_id" ? "" : next.sort, order: next.order === "asc" ? "" : next.order, page: next.page > 1 ? next.page : "" });
+  };
+  const text = h("input", { id: "filter-text", type: "search", value: filters.q, placeholder: "id, queue, cron, description", "aria-label": "Filter by text" });
+  let typing;
+  text.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => go({ q: text.value, page: 1 }), 300); });
+  const select = (id, label, value, options, key) => {
+    const node = h("select", { id, "aria-label": label, onchange: (e) => go({ [key]: e.target.value, page: 1 }) },
+      options.map(([v, t]) => h("option", { value: v, selected: v === value }, t)));
+    return h("label", {}, label, node);
+  };
+  const table = h("div", {});
+  const pager = h("div", { class: "pager" });
+  page("Jobs",
+    h("div", { class: "toolbar" },
+      h("label", {}, "Filter", text),
+      select("filter-state", "State", filters.state, [["", "all"], ["failing", "failing"], ["running", "running"], ["paused", "paused"], ["enabled", "enabled"]], "state"),
+      select("sort", "Sort by", filters.sort, [["job_id", "job id"], ["next_due_at", "next due"], ["last_run_at", "last run"], ["last_status", "last status"], ["queue", "queue"]], "sort"),
+      select("order", "Order", filters.order, [["asc", "ascending"], ["desc", "descending"]], "order"),
+      h("a", { href: "#/new" }, "New job")),
+    table, pager);
+  document.addEventListener("keydown", slashFocus);
+  return live(async () => {
+    const data = await api("GET", "/ui/api/jobs" + query({ q: filters.q, state: filters.state, sort: filters.sort, order: filters.order, offset: (filters.page - 1) * size, limit: size }));
+    table.replaceChildren(data.jobs.length ? jobTable(data.jobs, "jobs") : h("p", { class: "muted", id: "jobs" }, "No job matches."));
+    const first = data.total ? data.offset + 1 : 0;
+    const last = data.offset + data.jobs.length;
+    pager.replaceChildren(
+      h("button", { type: "button", id: "prev", disabled: filters.page <= 1, onclick: () => go({ page: filters.page - 1 }) }, "← Previous"),
+      h("span", { id: "range" }, first + "–" + last + " of " + data.total),
+      h("button", { type: "button", id: "next", disabled: last >= data.total, onclick: () => go({ page: filters.page + 1 }) }, "Next →"));
+  });
+}
+
+function slashFocus(event) {
+  const filter = document.getElementById("filter-text");
+  if (!filter) { document.removeEventListener("keydown", slashFocus); return; }
+  if (event.key === "/" && document.activeElement.tagName !== "INPUT" && document.activeElement.tagName !== "TEXTAREA") {
+    event.preventDefault();
+    filter.focus();
+  }
+}
+
+function settingsList(job) {
+  const rows = [
+    ["Job id", h("code", {}, job.job_id)], ["Scope", job.scope.toUpperCase()], ["Mode", job.reschedule_mode],
+    ["Schedule", job.cron_expr ? h("code", {}, job.cron_expr) : job.interval_seconds ? "every " + job.interval_seconds + " s" : "—"],
+    ["Time zone", zone()], ["Queue", h("code", {}, job.queue)], ["Enabled", job.enabled ? badge("enabled") : badge("paused")],
+    ["Max parallel", String(job.max_parallel)], ["Timeout", job.timeout_sec + " s"], ["Retries", String(job.retry_limit)],
+    ["Default params", h("code", {}, JSON.stringify(job.default_params))], ["Description", job.description || "—"],
+    ["Telemetry label", job.telemetry_label], ["Next due", job.enabled ? when(job.next_due_at) : "— (paused)"],
+    ["Last run", job.last_status ? h("span", {}, badge(job.last_status), " ", when(job.last_run_at)) : "never"],
+    ["Last error", job.last_error ? h("pre", {}, job.last_error) : "—"],
+    ["Created", when(job.created_at)], ["Updated", when(job.updated_at)],
+  ];
+  return h("dl", { class: "settings", id: "settings" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+}
+
+async function jobView(jobId) {
+  const path = "/jobs/" + encodeURIComponent(jobId);
+  let statusFilter = "";
+  const settings = h("div", {});
+  const upcoming = h("div", { class: "panel", id: "upcoming" });
+  const runs = h("div", {});
+  const audit = h("div", {});
+  const message = h("p", { id: "action-message", role: "status" });
+  const params = h("textarea", { id: "run-params", "aria-label": "Run-now params (JSON object)", placeholder: '{"symbol": "005930"}' });
+  const paramsError = h("p", { class: "field-error", id: "err-params" });
+  const act = async (label, fn) => {
+    message.textContent = label + "…";
+    try { message.textContent = await fn(); await refresh(); } catch (e) { if (e.status !== 401) message.textContent = e.message; }
+  };
+  const runNow = () => act("Running", async () => {
+    paramsError.textContent = "";
+    let body;
+    if (params.value.trim()) {
+      try { body = { params: JSON.parse(params.value) }; } catch (e) { paramsError.textContent = "params must be JSON: " + e.message; throw new Error("not sent"); }
+      if (typeof body.params !== "object" || body.params === null || Array.isArray(body.params)) { paramsError.textContent = "params must be a JSON object"; throw new Error("not sent"); }
+    }
+    try {
+      const accepted = await api("POST", path + "/run-now", body);
+      return "Run " + accepted.run_id + " is on its way.";
+    } catch (e) {
+      if (e.body.field === "params") paramsError.textContent = e.message;
+      throw e;
+    }
+  });
+  const pause = () => act("Pausing", async () => { await api("POST", path + "/pause"); return "Paused."; });
+  const resume = () => act("Resuming", async () => { await api("POST", path + "/resume"); return "Resumed."; });
+  const confirmInput = h("input", { id: "delete-confirm", type: "text", "aria-label": "Type the job id to confirm" });
+  const deleteBox = h("div", { class: "panel", id: "delete-box", hidden: true },
+    h("p", {}, "Deleting stops the schedule and removes the job with its run history. Type ", h("code", {}, jobId), " to confirm."),
+    confirmInput, " ",
+    h("button", { type: "button", class: "danger", id: "delete-submit", onclick: async () => {
+      if (confirmInput.value !== jobId) { message.textContent = "Type the job id exactly to delete it."; return; }
+      try { await api("DELETE", path); location.hash = "#/jobs"; } catch (e) { message.textContent = e.message; }
+    } }, "Delete for good"));
+  const actions = h("div", { class: "actions" });
+  const statusSelect = h("select", { id: "runs-status", "aria-label": "Run status", onchange: (e) => { statusFilter = e.target.value; refresh(); } },
+    h("option", { value: "" }, "all"), STATUSES.map((s) => h("option", { value: s }, s)));
+  page("Job " + jobId, message, actions,
+    h("details", { class: "panel" }, h("summary", {}, "Run now with params"), params, paramsError,
+      h("button", { type: "button", class: "primary", id: "run-now-params", onclick: runNow }, "Run now with these params")),
+    deleteBox, settings, h("h2", {}, "Next instants"), upcoming,
+    h("h2", {}, "Run history"), h("div", { class: "toolbar" }, h("label", {}, "Status", statusSelect)), runs,
+    h("h2", {}, "Audit"), audit);
+  let first = true;
+  const refresh = async () => {
+    let job;
+    try { job = await api("GET", path); } catch (e) {
+      if (e.status === 404) { stopRefresh(); page("Job " + jobId, h("p", { id: "gone" }, "This job does not exist (any more). ", h("a", { href: "#/jobs" }, "All jobs"))); return; }
+      throw e;
+    }
+    if (first) {
+      first = false;
+      actions.replaceChildren(
+        h("button", { type: "button", class: "primary", id: "run-now", onclick: () => { params.value = ""; runNow(); } }, "Run now"),
+        h("button", { type: "button", id: "pause", onclick: pause }, "Pause"),
+        h("button", { type: "button", id: "resume", onclick: resume }, "Resume"),
+        h("a", { href: "#/job/" + encodeURIComponent(jobId) + "/edit", id: "edit", class: "button" }, "Edit"),
+        h("a", { href: "#/new?copy=" + encodeURIComponent(jobId), id: "copy", class: "button" }, "Copy"),
+        h("button", { type: "button", class: "danger", id: "delete", onclick: () => { deleteBox.hidden = false; confirmInput.focus(); } }, "Delete…"));
+    }
+    document.getElementById("pause").disabled = !job.enabled;
+    document.getElementById("resume").disabled = job.enabled;
+    settings.replaceChildren(settingsList(job));
+    const [schedule, history, entries] = await Promise.all([
+      api("GET", path + "/schedule?count=5"),
+      api("GET", path + "/runs" + query({ limit: 50, status: statusFilter })),
+      api("GET", "/audit" + query({ job_id: jobId, limit: 20 })),
+    ]);
+    upcoming.replaceChildren(h("p", {}, schedule.description, " ", h("span", { class: "muted" }, "(" + schedule.timezone + ")")),
+      schedule.instants.length ? h("ol", {}, schedule.instants.map((i) => h("li", {}, localTime(i.utc), " ", h("span", { class: "muted" }, relative(i.utc)))))
+        : h("p", { class: "muted" }, job.enabled ? "Not scheduled by the engine (queue mode: the worker reschedules)." : "Paused: nothing is due."));
+    runs.replaceChildren(history.length ? h("table", { class: "stack", id: "runs" },
+      h("thead", {}, h("tr", {}, ["Status", "Trigger", "Attempt", "Due", "Queued", "Duration", "Error", "Run"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, history.map((run) => h("tr", { "data-status": run.status, "data-trigger": run.trigger_source },
+        td("Status", badge(run.status)), td("Trigger", run.trigger_source), td("Attempt", String(run.attempt)),
+        td("Due", localTime(run.due_at)), td("Queued", localTime(run.queued_at)),
+        td("Duration", run.duration_seconds === null ? "—" : run.duration_seconds.toFixed(3) + " s"),
+        td("Error", run.error ? h("pre", {}, run.error) : ""), td("Run", h("code", { title: JSON.stringify(run.params) }, run.run_id.slice(0, 8)))))))
+      : h("p", { class: "muted", id: "runs" }, "No run" + (statusFilter ? " with status " + statusFilter : "") + " yet."));
+    audit.replaceChildren(auditTable(entries, false));
+  };
+  return live(refresh);
+}
+
+function changes(entry) {
+  if (entry.action === "run_now") return "params " + JSON.stringify((entry.after || {}).params || null);
+  if (!entry.before || !entry.after) return entry.after ? "created" : "deleted";
+  const keys = Object.keys(entry.after).filter((k) => JSON.stringify(entry.before[k]) !== JSON.stringify(entry.after[k]));
+  return keys.map((k) => k + ": " + JSON.stringify(entry.before[k]) + " → " + JSON.stringify(entry.after[k])).join("; ") || "no change";
+}
+
+function auditTable(entries, withJob) {
+  if (!entries.length) return h("p", { class: "muted", id: "audit" }, "No action recorded yet.");
+  return h("table", { class: "stack", id: "audit" },
+    h("thead", {}, h("tr", {}, ["When", "Who", "What", withJob ? "Job" : null, "Change"].filter(Boolean).map((t) => h("th", {}, t)))),
+    h("tbody", {}, entries.map((e) => h("tr", { "data-action": e.action },
+      td("When", localTime(e.at)), td("Who", e.actor), td("What", e.action),
+      withJob ? td("Job", h("a", { href: "#/job/" + encodeURIComponent(e.job_id) }, e.job_id)) : null,
+      td("Change", h("code", {}, changes(e)))))));
+}
+
+async function auditView() {
+  const body = h("div", {});
+  page("Audit log", h("p", { class: "muted" }, "Every create, edit, pause, resume, delete and run-now, newest first (also at GET /audit)."), body);
+  return live(async () => body.replaceChildren(auditTable(await api("GET", "/audit?limit=200"), true)));
+}
+
+// ---------- the job form (create, copy, edit) ----------
+
+const FIELDS = [
+  ["job_id", "Job id", "text", "1–100 of letters, digits, . _ -; cannot change later"],
+  ["description", "Description", "text", ""],
+  ["reschedule_mode", "Mode", "select", "scheduler: the scheduler fires it; queue: the worker reschedules itself"],
+  ["cron_expr", "Cron", "text", "5 fields (minute hour day month weekday), read in the scheduler's zone; empty for an interval"],
+  ["interval_seconds", "Interval (s)", "number", "fire every N seconds when there is no cron; the delay in queue mode"],
+  ["queue", "Queue", "text", "must start with <scope>.jobs."],
+  ["enabled", "Enabled", "checkbox", ""],
+  ["max_parallel", "Max parallel", "number", "runs in flight at once"],
+  ["timeout_sec", "Timeout (s)", "number", "no report within this time: timeout"],
+  ["retry_limit", "Retries", "number", "retries of a failed or timed-out run"],
+  ["default_params", "Default params", "textarea", "a JSON object sent with every run"],
+  ["telemetry_label", "Telemetry label", "text", "empty: derived from the job id"],
+];
+
+async function formView(jobId, copyFrom) {
+  const editing = Boolean(jobId);
+  const source = jobId || copyFrom;
+  const original = source ? await api("GET", "/jobs/" + encodeURIComponent(source)) : null;
+  stopRefresh();
+  const inputs = {};
+  const errors = {};
+  const formError = h("p", { class: "form-error", id: "form-error", role: "alert" });
+  const form = h("form", { class: "job", id: "job-form", novalidate: true });
+  for (const [name, label, type, hint] of FIELDS) {
+    if (editing && name === "job_id") continue;
+    let input;
+    const id = "f-" + name;
+    if (type === "select") {
+      input = h("select", { id }, h("option", { value: "scheduler" }, "scheduler"), h("option", { value: "queue" }, "queue"));
+    } else if (type === "textarea") {
+      input = h("textarea", { id });
+    } else {
+      input = h("input", { id, type, name });
+    }
+    const value = original ? original[name] : { enabled: true, reschedule_mode: "scheduler", max_parallel: 1, timeout_sec: 120, retry_limit: 3, default_params: {} }[name];
+    if (type === "checkbox") input.checked = value !== false;
+    else if (name === "default_params") input.value = JSON.stringify(value || {}, null, 1);
+    else if (value !== null && value !== undefined) input.value = String(value);
+    if (name === "job_id" && copyFrom) input.value = copyFrom + "-copy";
+    if (name === "queue" && !original && state.session) input.placeholder = state.session.scope + ".jobs.";
+    inputs[name] = input;
+    errors[name] = h("p", { class: "field-error", id: "err-" + name, role: "alert" });
+    form.append(h("label", { for: id }, label), h("div", { class: "field" }, input, hint ? h("div", { class: "hint" }, hint) : null, errors[name]));
+  }
+  const save = h("button", { class: "primary", id: "save", type: "submit" }, editing ? "Save changes" : "Create job");
+  form.append(h("span", {}), h("div", {}, h("div", { class: "actions" }, save, h("a", { href: editing ? "#/job/" + encodeURIComponent(jobId) : "#/jobs" }, "Cancel")), formError));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    Object.values(errors).forEach((e) => { e.textContent = ""; });
+    formError.textContent = "";
+    const body = {};
+    for (const [name, , type] of FIELDS) {
+      const input = inputs[name];
+      if (!input) continue;
+      let value;
+      if (type === "checkbox") value = input.checked;
+      else if (type === "number") value = input.value.trim() === "" ? null : Number(input.value);
+      else if (name === "default_params") {
+        const text = input.value.trim();
+        if (!text) value = null;
+        else {
+          try { value = JSON.parse(text); } catch (e) { errors[name].textContent = "not valid JSON: " + e.message; return; }
+        }
+      } else value = input.value.trim() === "" ? null : input.value.trim();
+      if (name === "cron_expr" && value === null) value = "";
+      if (editing) {
+        if (JSON.stringify(value) !== JSON.stringify(original[name] === undefined ? null : original[name])) body[name] = value;
+      } else if (value !== null && value !== "") body[name] = value;
+    }
+    save.disabled = true;
+    try {
+      const job = editing ? await api("PUT", "/jobs/" + encodeURIComponent(jobId), body) : await api("POST", "/jobs", body);
+      location.hash = "#/job/" + encodeURIComponent(job.job_id);
+    } catch (e) {
+      const field = e.body && e.body.field;
+      if (field && errors[field]) { errors[field].textContent = e.message; inputs[field].focus(); }
+      else formError.textContent = e.message;
+    } finally {
+      save.disabled = false;
+    }
+  });
+  page(editing ? "Edit " + jobId : copyFrom ? "Copy of " + copyFrom : "New job",
+    h("p", { class: "muted" }, "Scope ", h("strong", {}, state.session.scope.toUpperCase()), ": the job is created in this stack only."), form);
+  (inputs.job_id || inputs.description).focus();
+}
+
+// ---------- routing ----------
+
+async function route() {
+  stopRefresh();
+  const hash = location.hash.replace(/^#/, "") || "/";
+  const [path, search] = hash.split("?");
+  const params = new URLSearchParams(search || "");
+  for (const link of document.querySelectorAll("nav a")) {
+    const target = link.getAttribute("href").slice(1);
+    link.classList.toggle("current", target === "/" ? path === "/" : path.startsWith(target));
+    if (link.classList.contains("current")) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
+  }
+  if (!state.session || !state.session.logged_in) {
+    try {
+      if (!(await loadSession())) return showLogin();
+    } catch (e) {
+      return page("Cannot reach the scheduler", h("p", {}, e.message));
+    }
+  }
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  try {
+    if (parts.length === 0) await overviewView();
+    else if (parts[0] === "jobs") await jobsView(params);
+    else if (parts[0] === "new") await formView(null, params.get("copy"));
+    else if (parts[0] === "job" && parts.length === 3 && parts[2] === "edit") await formView(parts[1], null);
+    else if (parts[0] === "job" && parts.length === 2) await jobView(parts[1]);
+    else if (parts[0] === "audit") await auditView();
+    else page("Not found", h("p", {}, "No such page. ", h("a", { href: "#/" }, "Overview")));
+  } catch (e) {
+    if (e.status !== 401) page("Error", h("p", { class: "form-error" }, e.message));
+  }
+  document.getElementById("view").focus({ preventScroll: true });
+}
+
+document.getElementById("logout").addEventListener("click", async () => {
+  try { await api("DELETE", "/ui/api/session"); } catch (_) { /* logged out either way */ }
+  state.session = null;
+  await route();
+});
+window.addEventListener("hashchange", route);
+document.addEventListener("visibilitychange", () => { if (!document.hidden && state.timer) route(); });
+route();
