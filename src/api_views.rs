@@ -45,10 +45,12 @@ pub struct AuditEntryBody {
     /// `create`, `update`, `pause`, `resume`, `delete` or `run_now`.
     action: String,
     job_id: String,
-    /// The job's configuration before (null for a create or a run-now).
+    /// Before: the job's configuration (update, delete), `{enabled}` (pause, resume); null for
+    /// a create or a run-now.
     #[schema(value_type = Option<Object>)]
     before: Option<serde_json::Value>,
-    /// After (null for a delete; the run_id and params for a run-now).
+    /// After: the configuration (create, update), `{enabled}` (pause, resume), `{run_id,
+    /// params, force}` (run-now); null for a delete.
     #[schema(value_type = Option<Object>)]
     after: Option<serde_json::Value>,
 }

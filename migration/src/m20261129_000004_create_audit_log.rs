@@ -30,6 +30,17 @@ impl MigrationTrait for Migration {
             id.integer();
         }
         id.not_null().auto_increment().primary_key();
+        // A job's configuration can exceed TEXT's 64 KiB on MariaDB (params and description).
+        let document = |column: AuditLog| {
+            let mut def = ColumnDef::new(column);
+            if mysql {
+                def.custom(Alias::new("MEDIUMTEXT"));
+            } else {
+                def.text();
+            }
+            def.null();
+            def
+        };
         let mut at = ColumnDef::new(AuditLog::At);
         if mysql {
             at.custom(Alias::new("DATETIME(3)"));
@@ -47,8 +58,8 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(AuditLog::Actor).string_len(200).not_null())
                     .col(ColumnDef::new(AuditLog::Action).string_len(50).not_null())
                     .col(ColumnDef::new(AuditLog::JobId).string_len(100).not_null())
-                    .col(ColumnDef::new(AuditLog::Before).text().null())
-                    .col(ColumnDef::new(AuditLog::After).text().null())
+                    .col(document(AuditLog::Before))
+                    .col(document(AuditLog::After))
                     .to_owned(),
             )
             .await?;
@@ -58,6 +69,17 @@ impl MigrationTrait for Migration {
                     .name("idx_audit_log_scope_id")
                     .table(AuditLog::Table)
                     .col(AuditLog::Scope)
+                    .col(AuditLog::Id)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_audit_log_scope_job_id_id")
+                    .table(AuditLog::Table)
+                    .col(AuditLog::Scope)
+                    .col(AuditLog::JobId)
                     .col(AuditLog::Id)
                     .to_owned(),
             )

@@ -68,6 +68,7 @@ pub async fn log_in(
     state: web::Data<AppState>,
     token: web::Data<ApiToken>,
     sessions: web::Data<Sessions>,
+    request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = crate::routes::required_json_body(payload).await?;
@@ -81,6 +82,10 @@ pub async fn log_in(
         return Err(ApiError::Unauthorized);
     }
     let name = login_name(login.name.as_deref());
+    // A new login ends the browser's previous session.
+    if let Some(previous) = request.cookie(sessions.cookie_name()) {
+        sessions.end(previous.value());
+    }
     let (id, session) = sessions.start(&name, chrono::Utc::now());
     tracing::info!(name = %name, scope = %state.jobs.scope(), "UI session started");
     let cookie = Cookie::build(sessions.cookie_name().to_string(), id)

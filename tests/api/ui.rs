@@ -176,6 +176,16 @@ async fn an_operator_steers_a_job_from_the_browser_from_log_in_to_delete() {
         })
         .await;
 
+    // The list filters as one types, and typing keeps the focus in the filter.
+    let job_page = format!("{}/ui/#/job/ui-job", app.address);
+    browser.goto(&format!("{}/ui/#/jobs", app.address)).await;
+    browser.wait_text("#range", 10, |range| range.contains("of 1")).await;
+    browser.find("#filter-text").await.send_keys("no-such").await.expect("typed");
+    browser.wait_text("main", 10, |text| text.contains("No job matches")).await;
+    let focused = browser.eval("return document.activeElement.id").await;
+    assert_eq!(focused, json!("filter-text"));
+    browser.goto(&job_page).await;
+
     // Delete needs the id typed; then the job is gone.
     browser.click("#delete").await;
     browser.fill("#delete-confirm", "wrong").await;
@@ -437,12 +447,12 @@ async fn the_job_list_filters_sorts_and_pages_and_the_overview_counts() {
             .await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
     }
-    // A run now counts in the overview's last hour once it is recorded.
+    // A run now counts in the overview's last hour once the broker confirmed it.
     app.post("/jobs/charlie/run-now", None).await;
     let mut overview = Value::Null;
     for _ in 0..50 {
         overview = app.send(Method::GET, "/ui/api/overview", None).await.body;
-        if overview["runs_last_hour"]["counts"]["pending"].as_u64() >= Some(1) {
+        if overview["runs_last_hour"]["counts"]["queued"].as_u64() >= Some(1) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -450,7 +460,7 @@ async fn the_job_list_filters_sorts_and_pages_and_the_overview_counts() {
     assert_eq!(overview["scope"], "real");
     assert_eq!(overview["readiness"]["database"], "up");
     assert!(
-        overview["runs_last_hour"]["counts"]["pending"].as_u64() >= Some(1),
+        overview["runs_last_hour"]["counts"]["queued"].as_u64() >= Some(1),
         "{overview}"
     );
     assert_eq!(overview["counts"]["paused"], 1);

@@ -46,8 +46,8 @@ struct RecentRuns {
     minutes: [(i64, [u64; 7]); RECENT_MINUTES],
 }
 
-/// How many runs reached each status in the last hour (or since `since`, when the process
-/// started less than an hour ago).
+/// How many runs were published (`queued`) and ended in each outcome in the last hour (or
+/// since `since`, when the process started less than an hour ago).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecentRunCounts {
     pub since: DateTime<Utc>,
@@ -62,10 +62,18 @@ impl RecentRuns {
         }
     }
 
-    fn count(&mut self, status: RunStatus, now: DateTime<Utc>) {
-        let minute = now.timestamp().div_euclid(60);
+    /// Counts a run that reached `status` at `at` (no later than `now`); one older than the
+    /// window is not counted.
+    fn count(&mut self, status: RunStatus, at: DateTime<Utc>, now: DateTime<Utc>) {
+        let minute = at.min(now).timestamp().div_euclid(60);
+        if minute <= now.timestamp().div_euclid(60) - RECENT_MINUTES as i64 {
+            return;
+        }
         let slot = &mut self.minutes[minute.rem_euclid(RECENT_MINUTES as i64) as usize];
-        if slot.0 != minute {
+        if slot.0 > minute {
+            return;
+        }
+        if slot.0 < minute {
             *slot = (minute, [0; 7]);
         }
         let index = RunStatus::ALL
@@ -183,18 +191,34 @@ impl ReadModel {
         }
     }
 
+    /// Counts each run once per step that matters to people: published (`queued`, at the
+    /// broker's confirm) and its outcome (`success`, `failed`, `timeout`, `skipped`), each
+    /// at the instant the write carries (its end), so writes held back by a database outage
+    /// land in their own minute.
     fn count_recent(&self, batch: &[StateWrite], now: DateTime<Utc>) {
         let mut recent = self
             .recent
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         for write in batch {
-            match write {
-                StateWrite::InsertRun(run) if run.status != RunStatus::Scheduled => {
-                    recent.count(run.status, now)
-                }
-                StateWrite::RunStatus { status, .. } => recent.count(*status, now),
-                _ => {}
+            let (status, at) = match write {
+                StateWrite::InsertRun(run) => (run.status, run.finished_at),
+                StateWrite::RunStatus {
+                    status,
+                    finished_at,
+                    ..
+                } => (*status, *finished_at),
+                _ => continue,
+            };
+            if matches!(
+                status,
+                RunStatus::Queued
+                    | RunStatus::Success
+                    | RunStatus::Failed
+                    | RunStatus::Timeout
+                    | RunStatus::Skipped
+            ) {
+                recent.count(status, at.unwrap_or(now), now);
             }
         }
     }
@@ -269,9 +293,10 @@ mod tests {
     fn run_counts_cover_the_last_hour_only() {
         let start = Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 30).unwrap();
         let mut recent = RecentRuns::new(start - chrono::Duration::hours(3));
-        recent.count(RunStatus::Success, start);
-        recent.count(RunStatus::Success, start + chrono::Duration::minutes(30));
-        recent.count(RunStatus::Failed, start + chrono::Duration::minutes(59));
+        let m = |minutes| start + chrono::Duration::minutes(minutes);
+        recent.count(RunStatus::Success, start, start);
+        recent.count(RunStatus::Success, m(30), m(30));
+        recent.count(RunStatus::Failed, m(59), m(59));
         let count = |totals: &RecentRunCounts, status| {
             totals.counts.iter().find(|(s, _)| *s == status).unwrap().1
         };
@@ -281,9 +306,13 @@ mod tests {
         // An hour on, the first minute has left the window; the slot reused later is reset.
         let totals = recent.totals(start + chrono::Duration::minutes(60));
         assert_eq!(count(&totals, RunStatus::Success), 1);
-        recent.count(RunStatus::Timeout, start + chrono::Duration::minutes(120));
+        recent.count(RunStatus::Timeout, m(120), m(120));
+        // A write that comes late counts in its own minute; one older than the window, not at
+        // all, and it never clears a newer minute.
+        recent.count(RunStatus::Success, m(70), m(120));
+        recent.count(RunStatus::Success, m(30), m(120));
         let totals = recent.totals(start + chrono::Duration::minutes(120));
-        assert_eq!(count(&totals, RunStatus::Success), 0);
+        assert_eq!(count(&totals, RunStatus::Success), 1);
         assert_eq!(count(&totals, RunStatus::Failed), 0);
         assert_eq!(count(&totals, RunStatus::Timeout), 1);
         assert_eq!(totals.since, start + chrono::Duration::minutes(60));

@@ -35,7 +35,7 @@ pub fn describe_cron(expr: &str) -> String {
     };
     let mut parts = vec![time_words(minute, hour)];
     let dom = (day_of_month != "*").then(|| days_of_month_words(day_of_month));
-    let dow = (day_of_week != "*").then(|| field_words(day_of_week, &|v| name(v, &DAYS, 0)));
+    let dow = (day_of_week != "*").then(|| days_of_week_words(day_of_week));
     match (dom, dow) {
         (None, None) => {}
         (Some(dom), None) => parts.push(dom),
@@ -51,10 +51,7 @@ pub fn describe_cron(expr: &str) -> String {
         }
     }
     if month != "*" {
-        parts.push(format!(
-            "in {}",
-            field_words(month, &|v| name(v, &MONTHS, 1))
-        ));
+        parts.push(months_words(month));
     }
     parts.join(", ")
 }
@@ -109,8 +106,9 @@ fn field_words(field: &str, show: &dyn Fn(&str) -> String) -> String {
                 None => show(range),
             };
             match step {
+                Some("1") => range,
                 Some(step) if range == "any" => format!("every {}", ordinal(step)),
-                Some(step) => format!("every {} of {range}", ordinal(step)),
+                Some(step) => format!("every {} from {range}", ordinal(step)),
                 None => range,
             }
         })
@@ -131,6 +129,20 @@ fn days_of_month_words(field: &str) -> String {
         "on day {} of the month",
         field_words(field, &|v| v.to_string())
     )
+}
+
+fn days_of_week_words(field: &str) -> String {
+    if let Some(step) = field.strip_prefix("*/") {
+        return format!("every {} day of the week from Sunday", ordinal(step));
+    }
+    field_words(field, &|v| name(v, &DAYS, 0))
+}
+
+fn months_words(field: &str) -> String {
+    if let Some(step) = field.strip_prefix("*/") {
+        return format!("every {} month from January", ordinal(step));
+    }
+    format!("in {}", field_words(field, &|v| name(v, &MONTHS, 1)))
 }
 
 fn ordinal(step: &str) -> String {
@@ -168,7 +180,7 @@ fn time_words(minute: &str, hour: &str) -> String {
         return format!("at {}", join_words(&times));
     }
     let minute_words = match minute {
-        "*" => "every minute".to_string(),
+        "*" | "*/1" => "every minute".to_string(),
         m if m.starts_with("*/") => format!("every {} minutes", &m[2..]),
         m if is_number(m) => format!("at minute {m}"),
         m => format!("at minutes {}", field_words(m, &|v| v.to_string())),
@@ -218,6 +230,20 @@ mod tests {
             ),
             ("0 18 * * 0,7", "at 18:00, Sunday"),
             ("15 */2 * * *", "at minute 15 past every 2nd hour"),
+            ("*/1 * * * *", "every minute"),
+            (
+                "0 0 1 */3 *",
+                "at 00:00, on day 1 of the month, every 3rd month from January",
+            ),
+            (
+                "0 8 * * */2",
+                "at 08:00, every 2nd day of the week from Sunday",
+            ),
+            (
+                "0 8 1-10/2 * *",
+                "at 08:00, on day every 2nd from 1 to 10 of the month",
+            ),
+            ("0 8 * * 1-5/2", "at 08:00, every 2nd from Monday to Friday"),
         ] {
             assert_eq!(describe_cron(expr), words, "{expr}");
         }

@@ -60,11 +60,11 @@ impl JobService {
             .update_job_config(&config, &fields, Utc::now())
             .await?
             .ok_or_else(|| ServiceError::JobNotFound(job_id.to_string()))?;
-        job.state.next_due_at = self.engine.upsert(job.clone()).await?;
-        tracing::info!(job_id = %job.config.job_id, scope = %self.scope, "job updated");
         let (before, after) = (config_json(&existing), config_json(&job));
         self.audit(actor, "update", job_id, Some(before), Some(after))
             .await;
+        job.state.next_due_at = self.engine.upsert(job.clone()).await?;
+        tracing::info!(job_id = %job.config.job_id, scope = %self.scope, "job updated");
         Ok(job)
     }
 

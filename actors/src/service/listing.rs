@@ -241,7 +241,7 @@ pub fn page_of(
         JobSort::NextDue => sort_by_key(&mut chosen, query.descending, |j| j.state.next_due_at),
         JobSort::LastRun => sort_by_key(&mut chosen, query.descending, |j| j.state.last_run_at),
         JobSort::LastStatus => sort_by_key(&mut chosen, query.descending, |j| {
-            j.state.last_status.clone()
+            j.state.last_status.as_deref().map(severity)
         }),
         JobSort::Queue => sort_by_key(&mut chosen, query.descending, |j| {
             Some(j.config.queue.clone())
@@ -273,6 +273,17 @@ pub fn page_of(
     }
 }
 
+/// The order of last statuses: the worst first (`failed`, `timeout`, `skipped`, `success`).
+fn severity(status: &str) -> u8 {
+    match status {
+        "failed" => 0,
+        "timeout" => 1,
+        "skipped" => 2,
+        "success" => 3,
+        _ => 4,
+    }
+}
+
 fn sort_by_key<K: Ord>(
     jobs: &mut [JobView<'_>],
     descending: bool,
@@ -288,9 +299,17 @@ fn sort_by_key<K: Ord>(
 }
 
 impl JobService {
-    /// A page of the scope's jobs.
+    /// A page of the scope's jobs. The jobs come from memory; only the runs in flight need
+    /// the database, and while it does not answer they are shown as none (the page still
+    /// answers, so an outage can be seen).
     pub async fn page(&self, query: &JobQuery) -> Result<JobPage, ServiceError> {
-        let in_flight = self.store.in_flight_counts(self.scope).await?;
+        let in_flight = match self.store.in_flight_counts(self.scope).await {
+            Ok(in_flight) => in_flight,
+            Err(error) => {
+                tracing::warn!(%error, "runs in flight unknown: the database did not answer");
+                HashMap::new()
+            }
+        };
         Ok(self.with_jobs(|jobs| page_of(jobs, &in_flight, query)))
     }
 }

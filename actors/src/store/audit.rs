@@ -36,8 +36,9 @@ pub(crate) mod entity {
 
 use entity::{ActiveModel, Column, Entity as Audit};
 
-/// One operator action: who did what to which job, when, and the job before and after
-/// (`null` where there is none: before a create, after a delete).
+/// One operator action: who did what to which job, when, and the job before and after: the
+/// configuration (create, update, delete), `{enabled}` (pause, resume) or `{run_id, params,
+/// force}` (run-now, after only); `null` where there is none.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEntry {
     pub id: i64,

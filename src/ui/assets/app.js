@@ -3,7 +3,8 @@
 // CSRF token. Text from the server is only ever set as text, never parsed as HTML.
 "use strict";
 
-const state = { session: null, view: null, timer: null, busy: false };
+// `view` counts page changes: a refresh that finishes after the page changed writes nothing.
+const state = { session: null, view: 0, timer: null, tick: null };
 const REFRESH_MS = 1500;
 const STATUSES = ["scheduled", "pending", "queued", "success", "failed", "timeout", "skipped"];
 
@@ -131,7 +132,7 @@ async function loadSession() {
 
 function showLogin(message) {
   stopRefresh();
-  state.view = null;
+  state.view += 1;
   showScope();
   const error = h("p", { id: "login-error", class: "form-error", role: "alert" }, message || "");
   const token = h("input", { id: "login-token", type: "password", autocomplete: "current-password", required: true });
@@ -162,23 +163,33 @@ function showLogin(message) {
 function stopRefresh() {
   if (state.timer) clearInterval(state.timer);
   state.timer = null;
+  state.tick = null;
 }
 
 function live(refresh) {
   stopRefresh();
+  const view = state.view;
+  let busy = false;
   const tick = async () => {
-    if (document.hidden || state.busy) return;
-    state.busy = true;
+    if (document.hidden || busy || view !== state.view) return;
+    busy = true;
+    const footer = document.getElementById("live");
     try {
-      await refresh();
-      document.getElementById("live").textContent = "live · updated " + new Date().toLocaleTimeString();
+      await refresh(() => view === state.view);
+      if (view !== state.view) return;
+      document.getElementById("view").classList.remove("stale");
+      footer.textContent = "live · updated " + new Date().toLocaleTimeString();
     } catch (e) {
-      if (e.status !== 401) document.getElementById("live").textContent = "live · update failed: " + e.message;
+      if (e.status === 401 || view !== state.view) return;
+      // What is shown is no longer current: say so on the page, not only in the footer.
+      document.getElementById("view").classList.add("stale");
+      footer.textContent = "live · update failed, showing older data: " + e.message;
     } finally {
-      state.busy = false;
+      busy = false;
     }
   };
   state.timer = setInterval(tick, REFRESH_MS);
+  state.tick = tick;
   return tick();
 }
 
@@ -189,10 +200,11 @@ function page(title, ...children) {
 }
 
 function statusBars(counts) {
-  const max = Math.max(1, ...Object.values(counts));
-  return STATUSES.filter((s) => s !== "scheduled").map((status) =>
-    h("div", { class: "bar" },
-      h("span", { class: "lbl" }, badge(status)),
+  const shown = [["queued", "published"], ["success", "success"], ["failed", "failed"], ["timeout", "timeout"], ["skipped", "skipped"]];
+  const max = Math.max(1, ...shown.map(([status]) => counts[status] || 0));
+  return shown.map(([status, label]) =>
+    h("div", { class: "bar", "data-status": status },
+      h("span", { class: "lbl" }, badge(label, status)),
       h("span", { class: "track" }, h("span", { class: "fill", style: "width:" + (100 * (counts[status] || 0) / max) + "%" })),
       h("span", { class: "num" }, String(counts[status] || 0))));
 }
@@ -220,8 +232,9 @@ function jobTable(jobs, id) {
 async function overviewView() {
   const body = h("div", {});
   page("Overview", body);
-  return live(async () => {
+  return live(async (current) => {
     const o = await api("GET", "/ui/api/overview");
+    if (!current()) return;
     const r = o.readiness;
     const upDown = (text) => badge(text.startsWith("up") ? "up" : "down", text.startsWith("up") ? "up" : "down");
     const card = (label, value, extra) => h("div", { class: "card" }, h("div", { class: "label" }, label), h("div", { class: "value" }, value), extra || null);
@@ -239,7 +252,7 @@ async function overviewView() {
         link("All", o.counts.all, ""), link("Failing", o.counts.failing, "failing"),
         link("Running", o.counts.running, "running"), link("Paused", o.counts.paused, "paused"),
         link("Enabled", o.counts.enabled, "enabled")),
-      h("h2", {}, "Runs since " + localTime(o.runs_last_hour.since)),
+      h("h2", {}, "Runs published and ended since " + localTime(o.runs_last_hour.since)),
       h("div", { class: "panel", id: "recent" }, statusBars(o.runs_last_hour.counts)),
       h("h2", {}, "Failing jobs"),
       o.failing.length ? jobTable(o.failing, "failing") : h("p", { class: "muted", id: "failing" }, "No job is failing."));
@@ -252,9 +265,12 @@ async function jobsView(params) {
     order: params.get("order") || "asc", page: Number(params.get("page") || 1),
   };
   const size = 50;
+  // A filter change stays on this page (focus and typing are kept); the address follows it,
+  // so a reload or a shared link shows the same list.
   const go = (changes) => {
-    const next = Object.assign({}, filters, changes);
-    location.hash = "#/jobs" + query({ q: next.q, state: next.state, sort: next.sort === "job_id" ? "" : next.sort, order: next.order === "asc" ? "" : next.order, page: next.page > 1 ? next.page : "" });
+    Object.assign(filters, changes);
+    history.replaceState(null, "", "#/jobs" + query({ q: filters.q, state: filters.state, sort: filters.sort === "job_id" ? "" : filters.sort, order: filters.order === "asc" ? "" : filters.order, page: filters.page > 1 ? filters.page : "" }));
+    if (state.tick) state.tick();
   };
   const text = h("input", { id: "filter-text", type: "search", value: filters.q, placeholder: "id, queue, cron, description", "aria-label": "Filter by text" });
   let typing;
@@ -275,8 +291,9 @@ async function jobsView(params) {
       h("a", { href: "#/new" }, "New job")),
     table, pager);
   document.addEventListener("keydown", slashFocus);
-  return live(async () => {
+  return live(async (current) => {
     const data = await api("GET", "/ui/api/jobs" + query({ q: filters.q, state: filters.state, sort: filters.sort, order: filters.order, offset: (filters.page - 1) * size, limit: size }));
+    if (!current()) return;
     table.replaceChildren(data.jobs.length ? jobTable(data.jobs, "jobs") : h("p", { class: "muted", id: "jobs" }, "No job matches."));
     const first = data.total ? data.offset + 1 : 0;
     const last = data.offset + data.jobs.length;
@@ -323,12 +340,12 @@ async function jobView(jobId) {
   const paramsError = h("p", { class: "field-error", id: "err-params" });
   const act = async (label, fn) => {
     message.textContent = label + "…";
-    try { message.textContent = await fn(); await refresh(); } catch (e) { if (e.status !== 401) message.textContent = e.message; }
+    try { message.textContent = await fn(); if (state.tick) await state.tick(); } catch (e) { if (e.status !== 401) message.textContent = e.message; }
   };
-  const runNow = () => act("Running", async () => {
+  const runNow = (withParams) => act("Running", async () => {
     paramsError.textContent = "";
     let body;
-    if (params.value.trim()) {
+    if (withParams && params.value.trim()) {
       try { body = { params: JSON.parse(params.value) }; } catch (e) { paramsError.textContent = "params must be JSON: " + e.message; throw new Error("not sent"); }
       if (typeof body.params !== "object" || body.params === null || Array.isArray(body.params)) { paramsError.textContent = "params must be a JSON object"; throw new Error("not sent"); }
     }
@@ -336,7 +353,7 @@ async function jobView(jobId) {
       const accepted = await api("POST", path + "/run-now", body);
       return "Run " + accepted.run_id + " is on its way.";
     } catch (e) {
-      if (e.body.field === "params") paramsError.textContent = e.message;
+      if ((e.body || {}).field === "params") paramsError.textContent = e.message;
       throw e;
     }
   });
@@ -351,25 +368,26 @@ async function jobView(jobId) {
       try { await api("DELETE", path); location.hash = "#/jobs"; } catch (e) { message.textContent = e.message; }
     } }, "Delete for good"));
   const actions = h("div", { class: "actions" });
-  const statusSelect = h("select", { id: "runs-status", "aria-label": "Run status", onchange: (e) => { statusFilter = e.target.value; refresh(); } },
+  const statusSelect = h("select", { id: "runs-status", "aria-label": "Run status", onchange: (e) => { statusFilter = e.target.value; if (state.tick) state.tick(); } },
     h("option", { value: "" }, "all"), STATUSES.map((s) => h("option", { value: s }, s)));
   page("Job " + jobId, message, actions,
     h("details", { class: "panel" }, h("summary", {}, "Run now with params"), params, paramsError,
-      h("button", { type: "button", class: "primary", id: "run-now-params", onclick: runNow }, "Run now with these params")),
+      h("button", { type: "button", class: "primary", id: "run-now-params", onclick: () => runNow(true) }, "Run now with these params")),
     deleteBox, settings, h("h2", {}, "Next instants"), upcoming,
     h("h2", {}, "Run history"), h("div", { class: "toolbar" }, h("label", {}, "Status", statusSelect)), runs,
     h("h2", {}, "Audit"), audit);
   let first = true;
-  const refresh = async () => {
+  const refresh = async (current) => {
     let job;
     try { job = await api("GET", path); } catch (e) {
-      if (e.status === 404) { stopRefresh(); page("Job " + jobId, h("p", { id: "gone" }, "This job does not exist (any more). ", h("a", { href: "#/jobs" }, "All jobs"))); return; }
+      if (e.status === 404 && current()) { stopRefresh(); page("Job " + jobId, h("p", { id: "gone" }, "This job does not exist (any more). ", h("a", { href: "#/jobs" }, "All jobs"))); return; }
       throw e;
     }
+    if (!current()) return;
     if (first) {
       first = false;
       actions.replaceChildren(
-        h("button", { type: "button", class: "primary", id: "run-now", onclick: () => { params.value = ""; runNow(); } }, "Run now"),
+        h("button", { type: "button", class: "primary", id: "run-now", onclick: () => runNow(false) }, "Run now"),
         h("button", { type: "button", id: "pause", onclick: pause }, "Pause"),
         h("button", { type: "button", id: "resume", onclick: resume }, "Resume"),
         h("a", { href: "#/job/" + encodeURIComponent(jobId) + "/edit", id: "edit", class: "button" }, "Edit"),
@@ -384,6 +402,7 @@ async function jobView(jobId) {
       api("GET", path + "/runs" + query({ limit: 50, status: statusFilter })),
       api("GET", "/audit" + query({ job_id: jobId, limit: 20 })),
     ]);
+    if (!current()) return;
     upcoming.replaceChildren(h("p", {}, schedule.description, " ", h("span", { class: "muted" }, "(" + schedule.timezone + ")")),
       schedule.instants.length ? h("ol", {}, schedule.instants.map((i) => h("li", {}, localTime(i.utc), " ", h("span", { class: "muted" }, relative(i.utc)))))
         : h("p", { class: "muted" }, job.enabled ? "Not scheduled by the engine (queue mode: the worker reschedules)." : "Paused: nothing is due."));
@@ -401,10 +420,13 @@ async function jobView(jobId) {
 }
 
 function changes(entry) {
-  if (entry.action === "run_now") return "params " + JSON.stringify((entry.after || {}).params || null);
-  if (!entry.before || !entry.after) return entry.after ? "created" : "deleted";
+  const whole = (label, value) => h("details", {}, h("summary", {}, label), h("pre", {}, JSON.stringify(value, null, 1)));
+  if (entry.action === "run_now") return h("code", {}, "run " + String((entry.after || {}).run_id).slice(0, 8) + ", params " + JSON.stringify((entry.after || {}).params || null));
+  if (!entry.before) return whole("created: the job as stored", entry.after);
+  if (!entry.after) return whole("deleted: the job as it was", entry.before);
   const keys = Object.keys(entry.after).filter((k) => JSON.stringify(entry.before[k]) !== JSON.stringify(entry.after[k]));
-  return keys.map((k) => k + ": " + JSON.stringify(entry.before[k]) + " → " + JSON.stringify(entry.after[k])).join("; ") || "no change";
+  const text = keys.map((k) => k + ": " + JSON.stringify(entry.before[k]) + " → " + JSON.stringify(entry.after[k])).join("; ") || "no change";
+  return h("code", {}, text);
 }
 
 function auditTable(entries, withJob) {
@@ -414,13 +436,16 @@ function auditTable(entries, withJob) {
     h("tbody", {}, entries.map((e) => h("tr", { "data-action": e.action },
       td("When", localTime(e.at)), td("Who", e.actor), td("What", e.action),
       withJob ? td("Job", h("a", { href: "#/job/" + encodeURIComponent(e.job_id) }, e.job_id)) : null,
-      td("Change", h("code", {}, changes(e)))))));
+      td("Change", changes(e))))));
 }
 
 async function auditView() {
   const body = h("div", {});
   page("Audit log", h("p", { class: "muted" }, "Every create, edit, pause, resume, delete and run-now, newest first (also at GET /audit)."), body);
-  return live(async () => body.replaceChildren(auditTable(await api("GET", "/audit?limit=200"), true)));
+  return live(async (current) => {
+    const entries = await api("GET", "/audit?limit=200");
+    if (current()) body.replaceChildren(auditTable(entries, true));
+  });
 }
 
 // ---------- the job form (create, copy, edit) ----------
@@ -443,8 +468,9 @@ const FIELDS = [
 async function formView(jobId, copyFrom) {
   const editing = Boolean(jobId);
   const source = jobId || copyFrom;
+  const view = state.view;
   const original = source ? await api("GET", "/jobs/" + encodeURIComponent(source)) : null;
-  stopRefresh();
+  if (view !== state.view) return;
   const inputs = {};
   const errors = {};
   const formError = h("p", { class: "form-error", id: "form-error", role: "alert" });
@@ -465,6 +491,8 @@ async function formView(jobId, copyFrom) {
     else if (name === "default_params") input.value = JSON.stringify(value || {}, null, 1);
     else if (value !== null && value !== undefined) input.value = String(value);
     if (name === "job_id" && copyFrom) input.value = copyFrom + "-copy";
+    // A copy gets its own label (derived from its id), or both jobs' metrics would merge.
+    if (name === "telemetry_label" && copyFrom) input.value = "";
     if (name === "queue" && !original && state.session) input.placeholder = state.session.scope + ".jobs.";
     inputs[name] = input;
     errors[name] = h("p", { class: "field-error", id: "err-" + name, role: "alert" });
@@ -500,7 +528,7 @@ async function formView(jobId, copyFrom) {
       const job = editing ? await api("PUT", "/jobs/" + encodeURIComponent(jobId), body) : await api("POST", "/jobs", body);
       location.hash = "#/job/" + encodeURIComponent(job.job_id);
     } catch (e) {
-      const field = e.body && e.body.field;
+      const field = (e.body || {}).field;
       if (field && errors[field]) { errors[field].textContent = e.message; inputs[field].focus(); }
       else formError.textContent = e.message;
     } finally {
@@ -516,6 +544,7 @@ async function formView(jobId, copyFrom) {
 
 async function route() {
   stopRefresh();
+  state.view += 1;
   const hash = location.hash.replace(/^#/, "") || "/";
   const [path, search] = hash.split("?");
   const params = new URLSearchParams(search || "");
@@ -552,5 +581,6 @@ document.getElementById("logout").addEventListener("click", async () => {
   await route();
 });
 window.addEventListener("hashchange", route);
-document.addEventListener("visibilitychange", () => { if (!document.hidden && state.timer) route(); });
+// Back on the tab: refresh the page in place (what the operator typed stays).
+document.addEventListener("visibilitychange", () => { if (!document.hidden && state.tick) state.tick(); });
 route();
