@@ -4,6 +4,7 @@ mod access;
 mod amqp;
 mod bad_inputs;
 mod browser;
+mod cli;
 mod completion;
 mod conformance;
 mod control;

@@ -179,9 +179,18 @@ async fn an_operator_steers_a_job_from_the_browser_from_log_in_to_delete() {
     // The list filters as one types, and typing keeps the focus in the filter.
     let job_page = format!("{}/ui/#/job/ui-job", app.address);
     browser.goto(&format!("{}/ui/#/jobs", app.address)).await;
-    browser.wait_text("#range", 10, |range| range.contains("of 1")).await;
-    browser.find("#filter-text").await.send_keys("no-such").await.expect("typed");
-    browser.wait_text("main", 10, |text| text.contains("No job matches")).await;
+    browser
+        .wait_text("#range", 10, |range| range.contains("of 1"))
+        .await;
+    browser
+        .find("#filter-text")
+        .await
+        .send_keys("no-such")
+        .await
+        .expect("typed");
+    browser
+        .wait_text("main", 10, |text| text.contains("No job matches"))
+        .await;
     let focused = browser.eval("return document.activeElement.id").await;
     assert_eq!(focused, json!("filter-text"));
     browser.goto(&job_page).await;

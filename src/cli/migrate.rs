@@ -1,17 +1,10 @@
-//! The command line: `jennie-scheduler [serve]` and `jennie-scheduler migrate up|down|status`.
+//! `jennie-scheduler migrate up [N] | down [N] | status` against the configured database.
 
 use actors::Store;
 use anyhow::{bail, Context};
 use migration::{Migrator, MigratorTrait};
 
 use crate::configuration::Settings;
-
-pub const USAGE: &str = "\
-usage: jennie-scheduler [serve]
-       jennie-scheduler migrate up [N]     apply pending migrations (all, or N)
-       jennie-scheduler migrate down [N]   roll back the last N migrations (default 1)
-       jennie-scheduler migrate status     list migrations and whether each is applied
-Settings come from config/*.toml and the environment (see README.md).";
 
 /// Runs `migrate <action>` against the configured database.
 pub async fn migrate(settings: &Settings, args: &[String]) -> anyhow::Result<()> {
@@ -37,7 +30,7 @@ pub async fn migrate(settings: &Settings, args: &[String]) -> anyhow::Result<()>
                 println!("{}\t{}", migration.status(), migration.name());
             }
         }
-        Some(other) => bail!("unknown migrate action '{other}'\n{USAGE}"),
+        Some(other) => bail!("unknown migrate action '{other}' (up [N], down [N] or status)"),
     }
     Ok(())
 }

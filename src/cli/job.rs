@@ -1,0 +1,304 @@
+//! `jennie-scheduler job …`: the operator's verbs over a running instance's REST API, as
+//! human tables (the scope first) or `--json`.
+
+use anyhow::Context;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::apply::read_document;
+use super::client::{encode, Remote};
+use super::JobVerb;
+
+/// Prints rows as aligned columns.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        padded.join("  ").trim_end().to_string()
+    };
+    let mut out = vec![line(header.iter().map(|h| h.to_string()).collect())];
+    out.extend(rows.iter().map(|row| line(row.clone())));
+    out.join("\n")
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::Null => "-".into(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The scope line every human answer starts with.
+async fn scope_line(remote: &Remote) -> anyhow::Result<String> {
+    let session = remote.get("/ui/api/session").await?;
+    let scope = session["scope"].as_str().unwrap_or("?").to_uppercase();
+    Ok(format!("scope: {scope}  ({})", remote.url))
+}
+
+/// A job file (JSON or TOML) as a body.
+fn body_of(path: &std::path::Path) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    read_document(path, &text)
+}
+
+fn job_path(job_id: &str) -> String {
+    format!("/jobs/{}", encode(job_id))
+}
+
+/// Every job of the scope, through the list's pages.
+async fn all_jobs(
+    remote: &Remote,
+    state: Option<&str>,
+    text: Option<&str>,
+) -> anyhow::Result<Vec<Value>> {
+    let mut jobs = Vec::new();
+    loop {
+        let mut path = format!("/ui/api/jobs?limit=500&offset={}", jobs.len());
+        if let Some(state) = state {
+            path.push_str(&format!("&state={}", encode(state)));
+        }
+        if let Some(text) = text {
+            path.push_str(&format!("&q={}", encode(text)));
+        }
+        let page = remote.get(&path).await?;
+        let got = page["jobs"].as_array().cloned().unwrap_or_default();
+        let total = page["total"].as_u64().unwrap_or(0) as usize;
+        let empty = got.is_empty();
+        jobs.extend(got);
+        if empty || jobs.len() >= total {
+            return Ok(jobs);
+        }
+    }
+}
+
+fn print_job(job: &Value) -> String {
+    let fields = [
+        "job_id",
+        "scope",
+        "reschedule_mode",
+        "cron_expr",
+        "interval_seconds",
+        "queue",
+        "enabled",
+        "max_parallel",
+        "timeout_sec",
+        "retry_limit",
+        "default_params",
+        "description",
+        "next_due_at",
+        "last_run_at",
+        "last_status",
+        "last_error",
+    ];
+    let rows: Vec<Vec<String>> = fields
+        .iter()
+        .map(|field| vec![field.to_string(), text(&job[*field])])
+        .collect();
+    table(&["field", "value"], &rows)
+}
+
+fn runs_table(runs: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|run| {
+            vec![
+                text(&run["status"]),
+                text(&run["trigger_source"]),
+                text(&run["attempt"]),
+                text(&run["due_at"]),
+                run["duration_seconds"]
+                    .as_f64()
+                    .map_or("-".into(), |s| format!("{s:.3}s")),
+                text(&run["run_id"]),
+                text(&run["error"]),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "status", "trigger", "attempt", "due_at", "duration", "run_id", "error",
+        ],
+        &rows,
+    )
+}
+
+/// Runs one verb; answers what to print.
+pub async fn run(remote: &Remote, verb: &JobVerb, as_json: bool) -> anyhow::Result<String> {
+    let (answer, human): (Value, Option<String>) = match verb {
+        JobVerb::List {
+            state,
+            text: filter,
+        } => {
+            let jobs = all_jobs(remote, state.as_deref(), filter.as_deref()).await?;
+            let rows: Vec<Vec<String>> = jobs
+                .iter()
+                .map(|job| {
+                    vec![
+                        text(&job["job_id"]),
+                        if job["enabled"] == true {
+                            "yes".into()
+                        } else {
+                            "PAUSED".into()
+                        },
+                        text(&job["schedule_text"]),
+                        text(&job["next_due_at"]),
+                        text(&job["last_status"]),
+                        format!("{}/{}", text(&job["in_flight"]), text(&job["max_parallel"])),
+                    ]
+                })
+                .collect();
+            let human = format!(
+                "{}\n{} job(s)",
+                table(
+                    &[
+                        "job_id",
+                        "enabled",
+                        "schedule",
+                        "next_due_at",
+                        "last",
+                        "in_flight"
+                    ],
+                    &rows
+                ),
+                jobs.len()
+            );
+            (Value::Array(jobs), Some(human))
+        }
+        JobVerb::Status { job_id } => {
+            let job = remote.get(&job_path(job_id)).await?;
+            let schedule = remote
+                .get(&format!("{}/schedule?count=3", job_path(job_id)))
+                .await?;
+            let next: Vec<String> = schedule["instants"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|instant| text(&instant["local"]))
+                .collect();
+            let human = format!(
+                "{}\nschedule: {} ({})\nnext: {}",
+                print_job(&job),
+                text(&schedule["description"]),
+                text(&schedule["timezone"]),
+                if next.is_empty() {
+                    "-".into()
+                } else {
+                    next.join(", ")
+                }
+            );
+            (json!({"job": job, "schedule": schedule}), Some(human))
+        }
+        JobVerb::Runs {
+            job_id,
+            limit,
+            status,
+        } => {
+            let mut path = format!("{}/runs?limit={limit}", job_path(job_id));
+            if let Some(status) = status {
+                path.push_str(&format!("&status={}", encode(status)));
+            }
+            let runs = remote.get(&path).await?;
+            let human = runs_table(runs.as_array().map(Vec::as_slice).unwrap_or_default());
+            (runs, Some(human))
+        }
+        JobVerb::Run {
+            job_id,
+            params,
+            force,
+        } => {
+            let body = match params {
+                Some(params) => Some(json!({
+                    "params": serde_json::from_str::<Value>(params).context("--params must be a JSON object")?
+                })),
+                None => None,
+            };
+            let path = format!(
+                "{}/run-now{}",
+                job_path(job_id),
+                if *force { "?force=true" } else { "" }
+            );
+            let accepted = remote.call(Method::POST, &path, body.as_ref()).await?;
+            let human = format!(
+                "run {} of {job_id} is on its way",
+                text(&accepted["run_id"])
+            );
+            (accepted, Some(human))
+        }
+        JobVerb::Pause { job_id } | JobVerb::Resume { job_id } => {
+            let action = if matches!(verb, JobVerb::Pause { .. }) {
+                "pause"
+            } else {
+                "resume"
+            };
+            let job = remote
+                .call(
+                    Method::POST,
+                    &format!("{}/{action}", job_path(job_id)),
+                    None,
+                )
+                .await?;
+            let human = format!(
+                "{job_id} {action}d; next due: {}",
+                text(&job["next_due_at"])
+            );
+            (job, Some(human))
+        }
+        JobVerb::Create { file } => {
+            let job = remote
+                .call(Method::POST, "/jobs", Some(&body_of(file)?))
+                .await?;
+            let human = format!("created\n{}", print_job(&job));
+            (job, Some(human))
+        }
+        JobVerb::Edit { job_id, file } => {
+            let job = remote
+                .call(Method::PUT, &job_path(job_id), Some(&body_of(file)?))
+                .await?;
+            let human = format!("updated\n{}", print_job(&job));
+            (job, Some(human))
+        }
+        JobVerb::Delete { job_id } => {
+            remote.call(Method::DELETE, &job_path(job_id), None).await?;
+            (
+                json!({"deleted": job_id}),
+                Some(format!("{job_id} deleted")),
+            )
+        }
+    };
+    if as_json {
+        return Ok(serde_json::to_string_pretty(&answer)?);
+    }
+    Ok(format!(
+        "{}\n{}",
+        scope_line(remote).await?,
+        human.unwrap_or_default()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_their_columns() {
+        let rows = vec![
+            vec!["a".to_string(), "long value".to_string()],
+            vec!["bbb".into(), "x".into()],
+        ];
+        assert_eq!(
+            table(&["id", "v"], &rows),
+            "id   v\na    long value\nbbb  x"
+        );
+    }
+}
