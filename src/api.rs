@@ -39,6 +39,8 @@ pub struct JobInput {
     description: Option<String>,
     /// Default: job_id with `-` → `_` plus `_job`.
     telemetry_label: Option<String>,
+    /// Whether the job's alerts go to the Telegram chats (default true; always logged).
+    notify: Option<bool>,
     /// Managed by the service: accepted and ignored.
     next_due_at: Option<String>,
     /// Managed by the service: accepted and ignored.
@@ -73,6 +75,8 @@ pub struct JobBody {
     retry_limit: i64,
     description: Option<String>,
     telemetry_label: String,
+    /// Whether the job's alerts go to the Telegram chats.
+    notify: bool,
     /// The next instant the engine has armed (whole seconds); null when not scheduled.
     next_due_at: Option<DateTime<Utc>>,
     last_run_at: Option<DateTime<Utc>>,

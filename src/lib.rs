@@ -9,5 +9,6 @@ pub mod error;
 pub mod openapi;
 pub mod routes;
 pub mod startup;
+pub mod telegram;
 pub mod telemetry;
 pub mod ui;

@@ -24,6 +24,8 @@ pub struct Application {
     port: u16,
     server: Server,
     engine: Engine,
+    /// The alerts and the Telegram bot; they stop with the application.
+    _notifications: crate::telegram::Notifications,
 }
 
 impl Application {
@@ -51,8 +53,11 @@ impl Application {
             database = %settings.database,
             "jennie-scheduler listening"
         );
+        let jobs = JobService::new(store, engine.clone(), settings.scope);
+        let notifications = crate::telegram::start(jobs.clone(), &settings)
+            .context("starting the alerts and the Telegram bot")?;
         let state = web::Data::new(AppState {
-            jobs: JobService::new(store, engine.clone(), settings.scope),
+            jobs,
             exposure_warning,
         });
         let cors_origins = settings.cors_origins.clone();
@@ -79,6 +84,7 @@ impl Application {
             port,
             server,
             engine,
+            _notifications: notifications,
         })
     }
 
@@ -135,5 +141,6 @@ fn engine_settings(settings: &Settings) -> EngineSettings {
         metrics_per_job: settings.metrics_per_job,
         reports_queue: settings.reports_queue.clone(),
         stage_ahead: chrono::Duration::seconds(settings.stage_ahead_seconds as i64),
+        alert_skipped_in_a_row: settings.alert_skipped_in_a_row,
     }
 }

@@ -93,6 +93,7 @@ fn describe() {
         "Failed batches of engine state writes"
     );
     describe_counter!(names::HTTP_REQUESTS_TOTAL, "HTTP requests served");
+    describe_counter!(names::ALERTS_TOTAL, "Alerts raised, by kind");
     describe_counter!(
         names::AUDIT_WRITE_FAILURES,
         "Operator actions whose audit entry could not be written"

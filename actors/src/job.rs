@@ -84,6 +84,8 @@ pub struct JobConfig {
     pub retry_limit: i64,
     pub description: Option<String>,
     pub telemetry_label: String,
+    /// Whether its alerts are sent to the Telegram chats (they are always logged and counted).
+    pub notify: bool,
 }
 
 /// The state columns of a job: written by the engine (and the store on insert), never by

@@ -31,9 +31,11 @@ pub const REPORT_MESSAGES_TOTAL: &str = "jennie_report_messages_total";
 pub const HTTP_REQUESTS_TOTAL: &str = "jennie_http_requests_total";
 /// Operator actions that took effect but whose audit entry could not be written.
 pub const AUDIT_WRITE_FAILURES: &str = "jennie_audit_write_failures_total";
+/// Alerts raised: `{kind}` = `run_failed`, `skipped`, `outage`, `recovery`, `lagged`.
+pub const ALERTS_TOTAL: &str = "jennie_alerts_total";
 
 /// Every metric the service exports.
-pub const ALL: [&str; 14] = [
+pub const ALL: [&str; 15] = [
     JOB_RUNS_TOTAL,
     JOB_DURATION_SECONDS,
     FIRE_LATENESS_SECONDS,
@@ -48,6 +50,7 @@ pub const ALL: [&str; 14] = [
     REPORT_MESSAGES_TOTAL,
     HTTP_REQUESTS_TOTAL,
     AUDIT_WRITE_FAILURES,
+    ALERTS_TOTAL,
 ];
 
 /// Jobs of milliseconds to hours.

@@ -7,6 +7,7 @@ mod m20261128_000001_create_jobs_table;
 mod m20261128_000002_create_job_runs_table;
 mod m20261128_000003_add_chain_to_jobs;
 mod m20261129_000004_create_audit_log;
+mod m20261129_000005_add_notify_to_jobs;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_create_job_runs_table::Migration),
             Box::new(m20261128_000003_add_chain_to_jobs::Migration),
             Box::new(m20261129_000004_create_audit_log::Migration),
+            Box::new(m20261129_000005_add_notify_to_jobs::Migration),
         ]
     }
 }

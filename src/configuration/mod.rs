@@ -72,6 +72,27 @@ pub struct Settings {
     /// counted under `job_id="_all"`).
     #[serde(rename = "scheduler_metrics_per_job", with = "values::flag")]
     pub metrics_per_job: bool,
+    /// A fire skipped this many times in a row is an alert (0: never).
+    #[serde(rename = "scheduler_alert_skipped_in_a_row", with = "values::seconds")]
+    pub alert_skipped_in_a_row: u64,
+    /// The broker or the database down this long is an alert (and its recovery another).
+    #[serde(rename = "scheduler_alert_outage_seconds", with = "values::positive")]
+    pub alert_outage_seconds: u64,
+    /// The most alert messages sent per minute; the rest are counted in one summary.
+    #[serde(rename = "scheduler_alerts_per_minute", with = "values::positive")]
+    pub alerts_per_minute: u64,
+    /// The Telegram bot's token; the bot runs only when it is set.
+    #[serde(with = "values::secret")]
+    pub telegram_bot_token: Option<String>,
+    /// The Bot API's base URL (tests point it at a fake server).
+    #[serde(with = "values::text")]
+    pub telegram_api_url: String,
+    /// Chats the bot serves and alerts (comma-separated ids); others are refused.
+    #[serde(with = "values::chat_ids")]
+    pub telegram_allowed_chat_ids: Vec<i64>,
+    /// When set, only these chats may change anything (run, pause, resume).
+    #[serde(with = "values::chat_ids")]
+    pub telegram_admin_chat_ids: Vec<i64>,
 }
 
 /// How log lines are written.
@@ -107,6 +128,13 @@ impl Settings {
             log_format: LogFormat::Text,
             http_workers: std::thread::available_parallelism().map_or(2, usize::from),
             metrics_per_job: true,
+            alert_skipped_in_a_row: 3,
+            alert_outage_seconds: 60,
+            alerts_per_minute: 20,
+            telegram_bot_token: None,
+            telegram_api_url: "https://api.telegram.org".to_string(),
+            telegram_allowed_chat_ids: Vec::new(),
+            telegram_admin_chat_ids: Vec::new(),
         }
     }
 

@@ -349,3 +349,48 @@ pub mod optional_text {
         Ok(Option::<Raw>::deserialize(deserializer)?.map(|raw| raw.to_string()))
     }
 }
+
+/// A secret that is either unset or a real value (set but blank is an error).
+pub mod secret {
+    use super::*;
+
+    pub use super::token::serialize;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<String>, D::Error> {
+        let Some(raw) = Option::<Raw>::deserialize(deserializer)? else {
+            return Ok(None);
+        };
+        let secret = raw.to_string();
+        if secret.trim().is_empty() || secret.trim() != secret {
+            return Err(D::Error::custom(
+                "is set but empty or padded with spaces: set the value, or unset the variable",
+            ));
+        }
+        Ok(Some(secret))
+    }
+}
+
+/// Telegram chat ids as a comma-separated list of whole numbers (groups are negative).
+pub mod chat_ids {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(value: &[i64], serializer: S) -> Result<S::Ok, S::Error> {
+        let ids: Vec<String> = value.iter().map(i64::to_string).collect();
+        serializer.serialize_str(&ids.join(","))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<i64>, D::Error> {
+        let text = raw_text(deserializer)?;
+        text.split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(|id| {
+                id.parse::<i64>().map_err(|_| {
+                    D::Error::custom(format!("'{id}' is not a chat id (a whole number)"))
+                })
+            })
+            .collect()
+    }
+}

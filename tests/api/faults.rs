@@ -190,3 +190,53 @@ async fn a_kill_9_while_publishing_republishes_under_the_same_run_id() {
         "the instant is delivered under its staged run_id only: {received:?}"
     );
 }
+
+#[actix_web::test]
+async fn a_broker_outage_is_one_alert_and_its_recovery_another() {
+    let fake = crate::fake_telegram::FakeBotApi::start().await;
+    let app = crate::telegram::app_with_bot(&fake, 2).await;
+    let outage = |text: &String| text.contains("broker (RabbitMQ) unavailable");
+    let recovery = |text: &String| text.contains("broker (RabbitMQ) is back");
+    {
+        let _stopped = BrokerStopped::now();
+        fake.wait_for_text("broker (RabbitMQ) unavailable for", 20)
+            .await;
+        // Still down well past the threshold: no second alert.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let to_admin: Vec<String> = fake
+            .sent()
+            .into_iter()
+            .filter(|(chat, _)| *chat == crate::telegram::ADMIN)
+            .map(|(_, text)| text)
+            .collect();
+        assert_eq!(
+            to_admin.iter().filter(|text| outage(text)).count(),
+            1,
+            "{to_admin:#?}"
+        );
+    }
+    fake.wait_for_text("broker (RabbitMQ) is back", 60).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let to_admin: Vec<String> = fake
+        .sent()
+        .into_iter()
+        .filter(|(chat, _)| *chat == crate::telegram::ADMIN)
+        .map(|(_, text)| text)
+        .collect();
+    assert_eq!(
+        to_admin.iter().filter(|text| outage(text)).count(),
+        1,
+        "{to_admin:#?}"
+    );
+    assert_eq!(
+        to_admin.iter().filter(|text| recovery(text)).count(),
+        1,
+        "{to_admin:#?}"
+    );
+    assert!(
+        to_admin.iter().all(|text| text.starts_with("[REAL] ")),
+        "{to_admin:#?}"
+    );
+    drop(app);
+    fake.stop().await;
+}

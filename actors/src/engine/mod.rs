@@ -2,6 +2,7 @@
 //! user) and the persistence actor (the only writer of engine state). See ARCHITECTURE.md.
 
 mod broker;
+mod events;
 mod job;
 mod persistence;
 mod precise_timer;
@@ -18,6 +19,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 pub use broker::{BrokerActor, BrokerStatus, PublishFailure};
+pub use events::{EngineEvent, EVENTS_BUFFER};
 pub use job::{ReportRefused, RunNow, RunNowRejected, SettleReport, Settlement};
 pub use persistence::{PersistenceActor, PersistenceStatus};
 pub use read_model::{ReadModel, RecentRunCounts};
@@ -52,6 +54,8 @@ pub struct EngineSettings {
     pub reports_queue: String,
     /// How long before its due instant the next run is staged.
     pub stage_ahead: chrono::Duration,
+    /// Fires skipped in a row that make an `EngineEvent::SkippedInARow` (0: never).
+    pub alert_skipped_in_a_row: u64,
 }
 
 /// Shared by every actor of the engine.
@@ -70,6 +74,8 @@ pub struct EngineContext {
     pub broker_up: Arc<std::sync::atomic::AtomicBool>,
     /// Wakes job actors for their fires at the exact instant.
     pub timer: precise_timer::PreciseTimer<job::FireDue>,
+    /// Where rare events go (failed runs with no retry left, skipped streaks).
+    pub events: tokio::sync::broadcast::Sender<EngineEvent>,
 }
 
 /// A running engine. Front ends reach it only through the application service
@@ -83,6 +89,8 @@ pub struct Engine {
     read_model: Arc<ReadModel>,
     /// The zone cron expressions are read in.
     timezone: chrono_tz::Tz,
+    /// Rare events, for the alerts.
+    events: tokio::sync::broadcast::Sender<EngineEvent>,
     /// Stops the consumer of the reports queue.
     reports: Arc<report_consumer::ReportThread>,
     /// Stopped when the last handle goes (a service dropped without a shutdown fires no more).
@@ -112,7 +120,9 @@ impl Engine {
         let timer = precise_timer::TimerThread::start(move |batch| {
             let _ = fires.send(batch);
         });
+        let (events, _) = tokio::sync::broadcast::channel(EVENTS_BUFFER);
         let context = Arc::new(EngineContext {
+            events: events.clone(),
             timer: timer.timer(),
             settings,
             store,
@@ -132,6 +142,7 @@ impl Engine {
         }
         .spawn();
         Ok(Engine {
+            events,
             timezone: context.settings.timezone,
             reports: Arc::new(reports),
             _timer: Arc::new(timer),
@@ -168,6 +179,11 @@ impl Engine {
     /// The zone cron expressions are read in.
     pub(crate) fn timezone(&self) -> chrono_tz::Tz {
         self.timezone
+    }
+
+    /// A receiver of the engine's events from now on.
+    pub(crate) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<EngineEvent> {
+        self.events.subscribe()
     }
 
     /// A job was created or its configuration changed: (re)arm it. Answers its next due

@@ -12,7 +12,7 @@ use crate::schedule::CronSchedule;
 const TEXT_COLUMN_BYTES: usize = 65_535;
 
 /// The configuration fields a client may send.
-pub const CONFIG_FIELDS: [&str; 13] = [
+pub const CONFIG_FIELDS: [&str; 14] = [
     "job_id",
     "scope",
     "reschedule_mode",
@@ -26,6 +26,7 @@ pub const CONFIG_FIELDS: [&str; 13] = [
     "retry_limit",
     "description",
     "telemetry_label",
+    "notify",
 ];
 
 /// Fields managed by the service: accepted on input and ignored.
@@ -90,6 +91,7 @@ impl JobConfig {
             retry_limit: 3,
             description: None,
             telemetry_label: String::new(),
+            notify: true,
         };
         let label_given = apply_fields(&mut config, fields, true)?;
         if !label_given {
@@ -227,6 +229,11 @@ fn apply_fields(
             "enabled" => {
                 config.enabled = value.as_bool().ok_or_else(|| {
                     ValidationError::invalid(field, "enabled must be true or false")
+                })?;
+            }
+            "notify" => {
+                config.notify = value.as_bool().ok_or_else(|| {
+                    ValidationError::invalid(field, "notify must be true or false")
                 })?;
             }
             "max_parallel" => config.max_parallel = integer(field, value, 1)?,

@@ -55,4 +55,10 @@ impl JobService {
     pub fn timezone(&self) -> chrono_tz::Tz {
         self.engine.timezone()
     }
+
+    /// The engine's rare events from now on (failed runs with no retry left, skipped
+    /// streaks), for the alerts.
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<crate::engine::EngineEvent> {
+        self.engine.subscribe()
+    }
 }

@@ -32,6 +32,7 @@ pub(crate) mod entity {
         #[sea_orm(column_type = "Text", nullable)]
         pub description: Option<String>,
         pub telemetry_label: Option<String>,
+        pub notify: Option<bool>,
         pub next_due_at: Option<DateTime>,
         pub last_run_at: Option<DateTime>,
         pub last_status: Option<String>,
@@ -74,6 +75,7 @@ fn config_columns(config: &JobConfig) -> ActiveModel {
         retry_limit: Set(Some(config.retry_limit as i32)),
         description: Set(config.description.clone()),
         telemetry_label: Set(Some(config.telemetry_label.clone())),
+        notify: Set(Some(config.notify)),
         ..Default::default()
     }
 }
@@ -116,6 +118,7 @@ impl TryFrom<Model> for Job {
                 retry_limit: row.retry_limit.map_or(3, i64::from),
                 description: row.description.clone(),
                 telemetry_label,
+                notify: row.notify.unwrap_or(true),
                 job_id: row.job_id.clone(),
             },
             state: JobState {
@@ -251,6 +254,9 @@ impl Store {
         }
         if !keep("telemetry_label") {
             row.telemetry_label = NotSet;
+        }
+        if !keep("notify") {
+            row.notify = NotSet;
         }
         row.updated_at = Set(Some(to_seconds_column(now)));
         let result = Jobs::update_many()

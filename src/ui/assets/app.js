@@ -320,7 +320,7 @@ function settingsList(job) {
     ["Time zone", zone()], ["Queue", h("code", {}, job.queue)], ["Enabled", job.enabled ? badge("enabled") : badge("paused")],
     ["Max parallel", String(job.max_parallel)], ["Timeout", job.timeout_sec + " s"], ["Retries", String(job.retry_limit)],
     ["Default params", h("code", {}, JSON.stringify(job.default_params))], ["Description", job.description || "—"],
-    ["Telemetry label", job.telemetry_label], ["Next due", job.enabled ? when(job.next_due_at) : "— (paused)"],
+    ["Telemetry label", job.telemetry_label], ["Alerts to Telegram", job.notify ? "yes" : "no (logged only)"], ["Next due", job.enabled ? when(job.next_due_at) : "— (paused)"],
     ["Last run", job.last_status ? h("span", {}, badge(job.last_status), " ", when(job.last_run_at)) : "never"],
     ["Last error", job.last_error ? h("pre", {}, job.last_error) : "—"],
     ["Created", when(job.created_at)], ["Updated", when(job.updated_at)],
@@ -463,6 +463,7 @@ const FIELDS = [
   ["retry_limit", "Retries", "number", "retries of a failed or timed-out run"],
   ["default_params", "Default params", "textarea", "a JSON object sent with every run"],
   ["telemetry_label", "Telemetry label", "text", "empty: derived from the job id"],
+  ["notify", "Alerts to Telegram", "checkbox", "off: its alerts are only logged and counted"],
 ];
 
 async function formView(jobId, copyFrom) {
@@ -487,7 +488,7 @@ async function formView(jobId, copyFrom) {
       input = h("input", { id, type, name });
     }
     const value = original ? original[name] : { enabled: true, reschedule_mode: "scheduler", max_parallel: 1, timeout_sec: 120, retry_limit: 3, default_params: {} }[name];
-    if (type === "checkbox") input.checked = value !== false;
+    if (type === "checkbox") input.checked = value !== false; // enabled and notify default to true
     else if (name === "default_params") input.value = JSON.stringify(value || {}, null, 1);
     else if (value !== null && value !== undefined) input.value = String(value);
     if (name === "job_id" && copyFrom) input.value = copyFrom + "-copy";

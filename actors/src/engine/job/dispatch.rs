@@ -17,7 +17,7 @@ use super::run_book::{message_of, Fire, Retry, Row, Started};
 use super::JobActor;
 use crate::engine::broker::{Publish, PublishOutcome, RunLabel};
 use crate::engine::persistence::{Persist, PersistRow};
-use crate::engine::EngineContext;
+use crate::engine::{EngineContext, EngineEvent};
 use crate::run::{RunStatus, StateWrite};
 
 /// The longest a publish waits for its row: past this the fire goes out anyway.
@@ -80,9 +80,19 @@ impl JobActor {
                 tracing::warn!(trigger_source = trigger.as_str(), %run_id, %error, "fire skipped");
                 self.telemetry.run(RunStatus::Skipped, trigger);
                 self.persist(write);
+                self.skipped_in_a_row += 1;
+                let threshold = self.engine.settings.alert_skipped_in_a_row;
+                if threshold > 0 && self.skipped_in_a_row == threshold {
+                    let _ = self.engine.events.send(EngineEvent::SkippedInARow {
+                        job_id: self.config.job_id.clone(),
+                        count: threshold,
+                        reason: error,
+                    });
+                }
                 None
             }
             Started::Run { run_id, row } => {
+                self.skipped_in_a_row = 0;
                 if let Some(run) = self.book.get(run_id) {
                     tracing::info!(trigger_source = trigger.as_str(), %run_id, attempt = run.attempt,
                         due_at = %run.due_at, "firing");
@@ -225,6 +235,17 @@ impl JobActor {
         let [row, last_run] = finished.writes;
         self.persist(row);
         self.persist(last_run);
+        if matches!(status, RunStatus::Failed | RunStatus::Timeout)
+            && !matches!(finished.retry, Retry::After(..))
+        {
+            let _ = self.engine.events.send(EngineEvent::RunFailed {
+                job_id: self.config.job_id.clone(),
+                run_id,
+                status,
+                attempt: finished.run.attempt,
+                error: error.clone(),
+            });
+        }
         match finished.retry {
             Retry::No => {}
             Retry::Exhausted => {

@@ -83,6 +83,8 @@ pub struct JobActor {
     watchdog: Option<SpawnHandle>,
     /// A new job (not one loaded at start-up): queue mode bootstraps at once.
     fresh: bool,
+    /// Fires skipped since the last one that ran.
+    skipped_in_a_row: u64,
 }
 
 impl JobActor {
@@ -109,6 +111,7 @@ impl JobActor {
             chains: Chains::restored(state.chain),
             watchdog: None,
             fresh,
+            skipped_in_a_row: 0,
             config,
         }
     }

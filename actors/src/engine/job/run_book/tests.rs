@@ -19,6 +19,7 @@ fn config(max_parallel: i64, retry_limit: i64, mode: RescheduleMode) -> JobConfi
         retry_limit,
         description: None,
         telemetry_label: "book".into(),
+        notify: true,
     }
 }
 
