@@ -10,6 +10,7 @@ mod read_model;
 mod report_consumer;
 mod reports;
 mod supervisor;
+mod table_reader;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -133,7 +134,14 @@ impl Engine {
             read_model: read_model.clone(),
             broker_up,
         });
-        let supervisor = Supervisor::new(context.clone(), jobs, open_runs).start();
+        let reader =
+            table_reader::TableReader::start(context.store.clone(), context.settings.scope)
+                .map_err(|error| {
+                    StoreError::Database(sea_orm::DbErr::Custom(format!(
+                        "the jobs table reader thread did not start: {error}"
+                    )))
+                })?;
+        let supervisor = Supervisor::new(context.clone(), reader, jobs, open_runs).start();
         let reports = report_consumer::ReportConsumer {
             url: context.settings.rabbitmq_url.clone(),
             queue: context.settings.reports_queue.clone(),

@@ -2,7 +2,7 @@
 //! take run-now and completion reports), applies the API's changes at once, reconciles with
 //! the table every tick (rows changed behind its back), and restarts a job actor that died.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -12,8 +12,9 @@ use super::job::{
     GetNextDue, JobActor, Reload, ReportRefused, RunNow, RunNowRejected, SettleReport, Settlement,
     Shutdown,
 };
+use super::table_reader::{digest, ReadKind, TableRead, TableReader};
 use super::EngineContext;
-use crate::job::{Job, JobConfig};
+use crate::job::Job;
 use crate::run::RunRecord;
 use crate::store::StoreError;
 
@@ -83,19 +84,10 @@ struct Entry {
     touched_at: DateTime<Utc>,
 }
 
-/// A 64-bit digest of a job's configuration (SipHash of its JSON form; the params map is
-/// ordered, so equal configurations give equal digests).
-fn digest(config: &JobConfig) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    serde_json::to_vec(config)
-        .expect("a job configuration serializes")
-        .hash(&mut hasher);
-    hasher.finish()
-}
-
 pub struct Supervisor {
     engine: Arc<EngineContext>,
+    /// Reads the table for the reconcile, off this thread.
+    reader: TableReader,
     jobs: HashMap<String, Entry>,
     initial: Option<(Vec<Job>, Vec<RunRecord>)>,
     reconciling: bool,
@@ -108,9 +100,15 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(engine: Arc<EngineContext>, jobs: Vec<Job>, open_runs: Vec<RunRecord>) -> Self {
+    pub fn new(
+        engine: Arc<EngineContext>,
+        reader: TableReader,
+        jobs: Vec<Job>,
+        open_runs: Vec<RunRecord>,
+    ) -> Self {
         Supervisor {
             engine,
+            reader,
             jobs: HashMap::new(),
             initial: Some((jobs, open_runs)),
             reconciling: false,
@@ -150,6 +148,12 @@ impl Supervisor {
     /// A job's row, from the API (`from_table` false: its state is the newest there is) or
     /// read back by the reconcile (the engine's own state in the read model is newer).
     fn upsert(&mut self, job: Job, from_table: bool) {
+        let digest = digest(&job.config);
+        self.upsert_with(job, digest, from_table);
+    }
+
+    /// [`Self::upsert`] with the configuration's digest already computed.
+    fn upsert_with(&mut self, job: Job, digest: u64, from_table: bool) {
         if job.config.scope != self.engine.settings.scope {
             return;
         }
@@ -157,7 +161,6 @@ impl Supervisor {
             Some(entry) if entry.addr.connected() => {
                 entry.updated_at = job.state.updated_at;
                 entry.touched_at = Utc::now();
-                let digest = digest(&job.config);
                 let config = Arc::new(job.config);
                 if entry.digest != digest {
                     entry.digest = digest;
@@ -196,8 +199,6 @@ impl Supervisor {
         }
         self.reconciling = true;
         self.ticks += 1;
-        let store = self.engine.store.clone();
-        let scope = self.engine.settings.scope;
         let since = self.last_reconcile;
         let full = self.ticks.is_multiple_of(FULL_RECONCILE_EVERY) || since.is_none();
         let started = Utc::now();
@@ -205,23 +206,29 @@ impl Supervisor {
         // A tick reads only what changed; the whole table (in pages) is read every
         // FULL_RECONCILE_EVERY ticks, or when the number of rows says one was inserted or
         // deleted behind the API. At 100k jobs, reading every id each tick cost ~40 MB.
+        // The reading, decoding and hashing happen on the reader's thread, not on this one
+        // (the job actors fire here).
+        let kind = match (full, since) {
+            (false, Some(since)) => ReadKind::Since {
+                since,
+                known: known_count,
+            },
+            _ => ReadKind::Full,
+        };
+        let answer = self.reader.read(kind);
         let reading = async move {
-            if let (false, Some(since)) = (full, since) {
-                if store.count_jobs(scope).await? as usize == known_count {
-                    let changed = store
-                        .jobs_updated_since(scope, since - chrono::Duration::seconds(2))
-                        .await?;
-                    return Ok((None, changed));
-                }
-            }
-            let jobs = store.list_jobs(scope).await?;
-            let present: HashSet<String> =
-                jobs.iter().map(|job| job.config.job_id.clone()).collect();
-            Ok::<_, crate::store::StoreError>((Some(present), jobs))
+            answer.await.unwrap_or_else(|_| {
+                Err(crate::store::StoreError::Database(sea_orm::DbErr::Custom(
+                    "the jobs table reader stopped".into(),
+                )))
+            })
         };
         ctx.spawn(reading.into_actor(self).map(move |result, actor, _| {
             actor.reconciling = false;
-            let (present, changed) = match result {
+            let TableRead {
+                present,
+                jobs: changed,
+            } = match result {
                 Ok(read) => read,
                 Err(error) => {
                     tracing::warn!(%error, "reconcile with the jobs table failed; will retry next tick");
@@ -244,12 +251,20 @@ impl Supervisor {
                 actor.remove(&job_id);
             }
             actor.removed.retain(|_, at| *at >= started - chrono::Duration::minutes(1));
-            for job in changed {
+            for (job, digest) in changed {
                 // Deleted through the API within the last minute: the row read here may be
                 // from before the delete committed.
                 let removed = actor.removed.contains_key(&job.config.job_id);
-                if !removed && actor.jobs.get(&job.config.job_id).is_none_or(settled) {
-                    actor.upsert(job, true);
+                let entry = actor.jobs.get(&job.config.job_id);
+                // A row the engine already runs as it is (same configuration, same
+                // `updated_at`) needs nothing: most rows of a full read.
+                let unchanged = entry.is_some_and(|entry| {
+                    entry.digest == digest
+                        && entry.updated_at == job.state.updated_at
+                        && entry.addr.connected()
+                });
+                if !removed && !unchanged && entry.is_none_or(settled) {
+                    actor.upsert_with(job, digest, true);
                 }
             }
             // Replace any actor that died: the next reconcile respawns it from its row.
