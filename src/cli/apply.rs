@@ -187,16 +187,11 @@ pub async fn apply(
         );
     }
     let current = remote.get("/jobs").await?;
-    let changes = plan(
-        &file,
-        current.as_array().map(Vec::as_slice).unwrap_or_default(),
-        prune,
-    )?;
-    let mut out = vec![format!(
-        "scope: {}  ({})",
-        serving.to_uppercase(),
-        remote.url
-    )];
+    let current = current
+        .as_array()
+        .ok_or_else(|| anyhow!("GET /jobs did not answer a list of jobs: nothing applied"))?;
+    let changes = plan(&file, current, prune)?;
+    let mut out = vec![super::job::scope_line(remote).await?];
     out.extend(changes.iter().map(Change::line));
     if dry_run {
         out.push("dry run: nothing changed".into());

@@ -38,11 +38,26 @@ fn text(value: &Value) -> String {
     }
 }
 
-/// The scope line every human answer starts with.
-async fn scope_line(remote: &Remote) -> anyhow::Result<String> {
+/// The scope line every human answer starts with, asked before anything is done. When
+/// `SCHEDULER_SCOPE` is set and the instance serves the other scope, nothing is done: a shell
+/// set up for one stack never acts on the other.
+pub async fn scope_line(remote: &Remote) -> anyhow::Result<String> {
     let session = remote.get("/ui/api/session").await?;
-    let scope = session["scope"].as_str().unwrap_or("?").to_uppercase();
-    Ok(format!("scope: {scope}  ({})", remote.url))
+    let serving = session["scope"].as_str().unwrap_or("?");
+    if let Ok(expected) = std::env::var("SCHEDULER_SCOPE") {
+        if !expected.is_empty() && expected != serving {
+            anyhow::bail!(
+                "SCHEDULER_SCOPE is {expected} but {} serves {}: nothing done",
+                remote.url,
+                serving.to_uppercase()
+            );
+        }
+    }
+    Ok(format!(
+        "scope: {}  ({})",
+        serving.to_uppercase(),
+        remote.url
+    ))
 }
 
 /// A job file (JSON or TOML) as a body.
@@ -135,6 +150,8 @@ fn runs_table(runs: &[Value]) -> String {
 
 /// Runs one verb; answers what to print.
 pub async fn run(remote: &Remote, verb: &JobVerb, as_json: bool) -> anyhow::Result<String> {
+    // First: a change must never be reported as failed after it was made.
+    let scope = scope_line(remote).await?;
     let (answer, human): (Value, Option<String>) = match verb {
         JobVerb::List {
             state,
@@ -218,9 +235,12 @@ pub async fn run(remote: &Remote, verb: &JobVerb, as_json: bool) -> anyhow::Resu
             force,
         } => {
             let body = match params {
-                Some(params) => Some(json!({
-                    "params": serde_json::from_str::<Value>(params).context("--params must be a JSON object")?
-                })),
+                Some(params) => match serde_json::from_str::<Value>(params) {
+                    Ok(params @ Value::Object(_)) => Some(json!({ "params": params })),
+                    _ => anyhow::bail!(
+                        "--params must be a JSON object, e.g. '{{\"symbol\": \"005930\"}}'"
+                    ),
+                },
                 None => None,
             };
             let path = format!(
@@ -279,11 +299,7 @@ pub async fn run(remote: &Remote, verb: &JobVerb, as_json: bool) -> anyhow::Resu
     if as_json {
         return Ok(serde_json::to_string_pretty(&answer)?);
     }
-    Ok(format!(
-        "{}\n{}",
-        scope_line(remote).await?,
-        human.unwrap_or_default()
-    ))
+    Ok(format!("{scope}\n{}", human.unwrap_or_default()))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 pub mod apply;
 mod client;
-mod job;
+pub(crate) mod job;
 mod migrate;
 
 use std::path::PathBuf;

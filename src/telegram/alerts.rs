@@ -141,8 +141,10 @@ pub async fn run(
 ) {
     let scope = service.scope().as_str().to_uppercase();
     // Messages go out one by one on their own task: a slow Bot API holds no event back.
+    // The queue holds at most a minute's worth: while the Bot API is down, newer alerts are
+    // held back (and counted) rather than piling up to flood the chats when it returns.
     let outbox = telegram.map(|(api, chats)| {
-        let (send, mut messages) = mpsc::unbounded_channel::<String>();
+        let (send, mut messages) = mpsc::channel::<String>(settings.per_minute.max(1) as usize);
         tokio::spawn(async move {
             while let Some(text) = messages.recv().await {
                 for chat in &chats {
@@ -159,21 +161,21 @@ pub async fn run(
         sent: 0,
         held_back: 0,
     };
-    let mut raise = |kind: &'static str, text: String, notify: bool| {
+    let per_minute = settings.per_minute;
+    let raise = |kind: &'static str, text: String, notify: bool, budget: &mut Budget| {
         metrics::counter!(actors::metrics::ALERTS_TOTAL, "kind" => kind).increment(1);
         tracing::warn!(kind, alert = %text, "alert");
         if let (Some(outbox), true) = (&outbox, notify) {
-            let now = Instant::now();
-            let held = budget.held_back;
-            if budget.take(settings.per_minute, now) {
-                if held > 0 && budget.sent == 1 {
-                    budget.held_back = 0;
-                    let _ = outbox.send(format!("[{scope}] {held} more alert(s) in the last minute were not sent (at most {} a minute); see the log and jennie_alerts_total", settings.per_minute));
-                }
-                let _ = outbox.send(format!("[{scope}] {text}"));
+            if budget.take(per_minute, Instant::now())
+                && outbox.try_send(format!("[{scope}] {text}")).is_err()
+            {
+                budget.held_back += 1;
             }
         }
     };
+    // Once a minute: say how many alerts were held back, in one message.
+    let mut summary = tokio::time::interval(Duration::from_secs(60));
+    summary.tick().await;
     let probe_every =
         (settings.outage_after / 4).clamp(Duration::from_millis(250), Duration::from_secs(5));
     let mut probe = tokio::time::interval(probe_every);
@@ -185,19 +187,29 @@ pub async fn run(
                 Ok(event) => {
                     let (kind, job_id, text) = event_alert(&event);
                     let notify = service.with_job(job_id, |job| job.config.notify).unwrap_or(true);
-                    raise(kind, text, notify);
+                    raise(kind, text, notify, &mut budget);
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    raise("lagged", format!("{missed} alert(s) were lost: the alerts fell behind the engine"), true);
+                    raise("lagged", format!("{missed} alert(s) were lost: the alerts fell behind the engine"), true, &mut budget);
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
+            _ = summary.tick() => {
+                if budget.held_back > 0 {
+                    if let Some(outbox) = &outbox {
+                        let text = format!("[{scope}] {} more alert(s) in the last minute were not sent (at most {per_minute} a minute); see the log and jennie_alerts_total", budget.held_back);
+                        if outbox.try_send(text).is_ok() {
+                            budget.held_back = 0;
+                        }
+                    }
+                }
+            }
             _ = probe.tick() => {
                 let readiness = service.readiness().await;
                 let now = Instant::now();
                 for (name, outage, state) in [("database", &mut database, &readiness.database), ("broker (RabbitMQ)", &mut broker, &readiness.broker)] {
                     if let Some((kind, text)) = outage.observe(name, state, settings.outage_after, now) {
-                        raise(kind, text, true);
+                        raise(kind, text, true, &mut budget);
                     }
                 }
             }

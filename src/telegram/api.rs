@@ -54,6 +54,9 @@ pub struct Update {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Message {
+    /// When it was sent (Unix seconds).
+    #[serde(default)]
+    pub date: i64,
     pub chat: Chat,
     pub from: Option<User>,
     pub text: Option<String>,
@@ -70,11 +73,19 @@ pub struct User {
     pub username: Option<String>,
 }
 
+/// The bot itself, as `getMe` answers.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Me {
+    pub username: Option<String>,
+}
+
 /// A bot on a Bot API server.
 #[derive(Clone)]
 pub struct BotApi {
     /// `{api_url}/bot{token}`.
     base: String,
+    /// Taken out of any text that reaches a log.
+    token: String,
     http: reqwest::Client,
 }
 
@@ -82,6 +93,7 @@ impl BotApi {
     pub fn new(api_url: &str, token: &str) -> BotApi {
         BotApi {
             base: format!("{}/bot{token}", api_url.trim_end_matches('/')),
+            token: token.to_string(),
             http: reqwest::Client::new(),
         }
     }
@@ -105,12 +117,13 @@ impl BotApi {
             .text()
             .await
             .map_err(|error| BotError::Network(error.without_url().to_string()))?;
-        let envelope: Envelope<T> = serde_json::from_str(&text).map_err(|_| BotError::Api {
-            code: status,
-            description: format!(
-                "not a Bot API answer: {}",
-                text.chars().take(200).collect::<String>()
-            ),
+        let envelope: Envelope<T> = serde_json::from_str(&text).map_err(|_| {
+            // A proxy may echo the path, which holds the token.
+            let shown: String = text.replace(&self.token, "***").chars().take(200).collect();
+            BotError::Api {
+                code: status,
+                description: format!("not a Bot API answer: {shown}"),
+            }
         })?;
         match envelope {
             Envelope {
@@ -134,6 +147,11 @@ impl BotApi {
                 description: description.unwrap_or_else(|| "no description".into()),
             }),
         }
+    }
+
+    /// The bot's own account (its username tells commands meant for it from others').
+    pub async fn get_me(&self) -> Result<Me, BotError> {
+        self.call("getMe", json!({}), Duration::from_secs(15)).await
     }
 
     /// The updates after `offset`, waiting up to `wait` for one (long polling).

@@ -14,6 +14,8 @@ use super::commands::{mark, parse, reply, Command, HELP};
 const LONG_POLL: Duration = Duration::from_secs(25);
 /// Lines a list reply shows.
 const MAX_LINES: usize = 40;
+/// A command older than this when it arrives (sent while the service was down) is not run.
+const STALE_AFTER_SECONDS: i64 = 120;
 
 /// Who may use the bot.
 #[derive(Debug, Clone, Default)]
@@ -32,10 +34,32 @@ pub async fn run(
 ) {
     let mut offset = 0;
     let mut backoff = Duration::from_secs(1);
-    tracing::info!(allowed = ?chats.allowed, admins = ?chats.admins, "Telegram bot polling");
+    // The bot's own name: a command addressed to another bot (`/job@OtherBot`) is not ours.
+    let username = loop {
+        let me = tokio::select! {
+            _ = stop.changed() => return,
+            me = api.get_me() => me,
+        };
+        match me {
+            Ok(me) => break me.username,
+            Err(error) => {
+                tracing::warn!(%error, "Telegram getMe failed; trying again");
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    };
+    tracing::info!(allowed = ?chats.allowed, admins = ?chats.admins, username = ?username, "Telegram bot polling");
     loop {
         let updates = tokio::select! {
-            _ = stop.changed() => return,
+            _ = stop.changed() => {
+                // Confirm what was handled, so a restart does not run it again.
+                let _ = api.get_updates(offset, Duration::ZERO).await;
+                return;
+            }
             updates = api.get_updates(offset, LONG_POLL) => updates,
         };
         match updates {
@@ -43,7 +67,7 @@ pub async fn run(
                 backoff = Duration::from_secs(1);
                 for update in updates {
                     offset = offset.max(update.update_id + 1);
-                    answer(&api, &service, &chats, update).await;
+                    answer(&api, &service, &chats, username.as_deref(), update).await;
                 }
             }
             Err(error) => {
@@ -62,14 +86,33 @@ pub async fn run(
     }
 }
 
-async fn answer(api: &BotApi, service: &JobService, chats: &Chats, update: Update) {
+async fn answer(
+    api: &BotApi,
+    service: &JobService,
+    chats: &Chats,
+    username: Option<&str>,
+    update: Update,
+) {
     let Some(message) = update.message else {
         return;
     };
     let Some(text) = message.text.as_deref() else {
         return;
     };
+    let Some(parsed) = parse(text, username) else {
+        return; // not a command for this bot: chatter is never answered
+    };
     let chat = message.chat.id;
+    let age = chrono::Utc::now().timestamp() - message.date;
+    if message.date > 0 && age > STALE_AFTER_SECONDS {
+        tracing::warn!(
+            chat_id = chat,
+            age_seconds = age,
+            text,
+            "Telegram command too old to run (sent while the service was away); ignored"
+        );
+        return;
+    }
     let user = message
         .from
         .as_ref()
@@ -84,10 +127,9 @@ async fn answer(api: &BotApi, service: &JobService, chats: &Chats, update: Updat
             1,
         )
     } else {
-        match parse(text) {
-            None => return,
-            Some(Err(problem)) => reply(scope, &[problem], 1),
-            Some(Ok(command))
+        match parsed {
+            Err(problem) => reply(scope, &[problem], 1),
+            Ok(command)
                 if command.changes()
                     && !chats.admins.is_empty()
                     && !chats.admins.contains(&chat) =>
@@ -99,7 +141,7 @@ async fn answer(api: &BotApi, service: &JobService, chats: &Chats, update: Updat
                     1,
                 )
             }
-            Some(Ok(command)) => {
+            Ok(command) => {
                 tracing::info!(chat_id = chat, user = %user, command = command.name(), "Telegram command");
                 let actor = Actor::new(format!(
                     "telegram:{chat}{}",

@@ -48,12 +48,21 @@ pub const HELP: &str = "/job list: every job\n\
 /job pause <id>, /job resume <id>\n\
 /job help: this list";
 
-/// Reads a message: `None` when it is not a `/job` command (`/job@ThisBot` counts), else the
+/// Reads a message: `None` when it is not a `/job` command for this bot (`/job@ThisBot`
+/// counts, `/job@AnotherBot` does not: the real and mock bots may share a group), else the
 /// command or what is wrong with it.
-pub fn parse(text: &str) -> Option<Result<Command, String>> {
+pub fn parse(text: &str, bot_username: Option<&str>) -> Option<Result<Command, String>> {
     let text = text.trim();
     let (head, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
-    let command = head.split('@').next().unwrap_or(head);
+    let (command, addressee) = match head.split_once('@') {
+        Some((command, addressee)) => (command, Some(addressee)),
+        None => (head, None),
+    };
+    if let Some(addressee) = addressee {
+        if bot_username.is_none_or(|me| !me.eq_ignore_ascii_case(addressee)) {
+            return None;
+        }
+    }
     if command != "/job" && command != "/start" && command != "/help" {
         return None;
     }
@@ -101,18 +110,31 @@ pub fn parse(text: &str) -> Option<Result<Command, String>> {
     })
 }
 
-/// A reply: the scope first, then at most `max_lines` lines (the rest summed up).
+/// A reply: the scope first, then at most `max_lines` lines within Telegram's length limit
+/// (the lines left out are summed up).
 pub fn reply(scope: &str, lines: &[String], max_lines: usize) -> String {
     let mut text = format!("[{}]", scope.to_uppercase());
+    let mut units = text.encode_utf16().count();
+    let mut shown = 0;
     for line in lines.iter().take(max_lines) {
+        let line_units = line.encode_utf16().count() + 1;
+        if units + line_units > MAX_REPLY_UNITS {
+            break;
+        }
         text.push('\n');
         text.push_str(line);
+        units += line_units;
+        shown += 1;
     }
-    if lines.len() > max_lines {
-        text.push_str(&format!("\n… and {} more", lines.len() - max_lines));
+    if lines.len() > shown {
+        text.push_str(&format!("\n… and {} more", lines.len() - shown));
     }
     text
 }
+
+/// The longest reply, in UTF-16 units (Telegram allows 4096; room is left for the "and more"
+/// line).
+const MAX_REPLY_UNITS: usize = 4_000;
 
 /// A status as a mark people read at a glance.
 pub fn mark(status: Option<&str>, enabled: bool) -> &'static str {
@@ -133,22 +155,34 @@ mod tests {
 
     #[test]
     fn the_seed_commands_and_their_mistakes_are_read() {
-        assert_eq!(parse("/job list"), Some(Ok(Command::List)));
-        assert_eq!(parse("/job@JennieBot list"), Some(Ok(Command::List)));
         assert_eq!(
-            parse("/job status buy-scanner"),
+            parse("/job list", Some("JennieBot")),
+            Some(Ok(Command::List))
+        );
+        assert_eq!(
+            parse("/job@JennieBot list", Some("JennieBot")),
+            Some(Ok(Command::List))
+        );
+        assert_eq!(
+            parse("/job status buy-scanner", Some("JennieBot")),
             Some(Ok(Command::Status("buy-scanner".into())))
         );
-        assert_eq!(parse("/job pause a"), Some(Ok(Command::Pause("a".into()))));
         assert_eq!(
-            parse("/job resume a"),
+            parse("/job pause a", Some("JennieBot")),
+            Some(Ok(Command::Pause("a".into())))
+        );
+        assert_eq!(
+            parse("/job resume a", Some("JennieBot")),
             Some(Ok(Command::Resume("a".into())))
         );
-        assert_eq!(parse("/job runs a"), Some(Ok(Command::Runs("a".into()))));
-        assert_eq!(parse("/job"), Some(Ok(Command::Help)));
-        assert_eq!(parse("/start"), Some(Ok(Command::Help)));
         assert_eq!(
-            parse("/job run a {\"symbol\": \"005930\"}"),
+            parse("/job runs a", Some("JennieBot")),
+            Some(Ok(Command::Runs("a".into())))
+        );
+        assert_eq!(parse("/job", Some("JennieBot")), Some(Ok(Command::Help)));
+        assert_eq!(parse("/start", Some("JennieBot")), Some(Ok(Command::Help)));
+        assert_eq!(
+            parse("/job run a {\"symbol\": \"005930\"}", Some("JennieBot")),
             Some(Ok(Command::Run {
                 job_id: "a".into(),
                 params: Some(
@@ -159,17 +193,30 @@ mod tests {
                 )
             }))
         );
-        assert!(parse("/job run a [1]")
+        assert!(parse("/job run a [1]", Some("JennieBot"))
             .unwrap()
             .unwrap_err()
             .contains("JSON object"));
-        assert!(parse("/job status").unwrap().unwrap_err().contains("usage"));
-        assert!(parse("/job pause a b")
+        assert!(parse("/job status", Some("JennieBot"))
+            .unwrap()
+            .unwrap_err()
+            .contains("usage"));
+        assert!(parse("/job pause a b", Some("JennieBot"))
             .unwrap()
             .unwrap_err()
             .contains("only a job id"));
-        assert!(parse("/job fly").unwrap().unwrap_err().contains("unknown"));
-        assert_eq!(parse("hello"), None);
+        assert!(parse("/job fly", Some("JennieBot"))
+            .unwrap()
+            .unwrap_err()
+            .contains("unknown"));
+        assert_eq!(parse("hello", Some("JennieBot")), None);
+        // A command for another bot (the other stack's) is not this bot's.
+        assert_eq!(parse("/job@JennieMockBot pause a", Some("JennieBot")), None);
+        assert_eq!(
+            parse("/job@jenniebot pause a", Some("JennieBot")),
+            Some(Ok(Command::Pause("a".into())))
+        );
+        assert_eq!(parse("/job@JennieBot list", None), None);
         assert!(Command::Run {
             job_id: "a".into(),
             params: None
@@ -182,6 +229,12 @@ mod tests {
     fn replies_start_with_the_scope_and_stay_short() {
         let lines: Vec<String> = (0..5).map(|n| format!("line {n}")).collect();
         assert_eq!(reply("real", &lines[..1], 3), "[REAL]\nline 0");
+        let long: Vec<String> = (0..100)
+            .map(|n| format!("{n:03} {}", "x".repeat(96)))
+            .collect();
+        let text = reply("real", &long, 100);
+        assert!(text.encode_utf16().count() <= 4_096, "{}", text.len());
+        assert!(text.ends_with("more"), "the lines left out are said");
         assert_eq!(
             reply("mock", &lines, 3),
             "[MOCK]\nline 0\nline 1\nline 2\n… and 2 more"

@@ -32,7 +32,8 @@ async fn cli(app: &TestApp, token: Option<&str>, args: &[&str]) -> Output {
     command
         .args(args)
         .env("SCHEDULER_URL", &app.address)
-        .env_remove("SCHEDULER_API_TOKEN");
+        .env_remove("SCHEDULER_API_TOKEN")
+        .env_remove("SCHEDULER_SCOPE");
     if let Some(token) = token {
         command.env("SCHEDULER_API_TOKEN", token);
     }
@@ -130,8 +131,41 @@ async fn the_job_verbs_steer_a_live_instance_and_fail_loudly() {
         .find(|run| run["trigger_source"] == "manual")
         .expect("the manual run");
     assert_eq!(manual["params"]["symbol"], "005930");
-    let out = cli(&app, t, &["job", "run", "cli-job", "--params", "[1]"]).await;
-    assert!(!out.ok && out.stderr.contains("params"), "{}", out.stderr);
+    for params in ["[1]", "null", "nope"] {
+        let out = cli(&app, t, &["job", "run", "cli-job", "--params", params]).await;
+        assert!(
+            !out.ok && out.stderr.contains("--params must be a JSON object"),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_eq!(
+        app.all_runs("cli-job")
+            .await
+            .iter()
+            .filter(|run| run["trigger_source"] == "manual")
+            .count(),
+        1,
+        "a refused --params ran nothing"
+    );
+
+    // A shell set up for the mock stack does nothing to a real instance.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_jennie-scheduler"));
+    command
+        .args(["job", "pause", "cli-job"])
+        .env("SCHEDULER_URL", &app.address)
+        .env("SCHEDULER_API_TOKEN", TOKEN)
+        .env("SCHEDULER_SCOPE", "mock");
+    let output = actix_web::rt::task::spawn_blocking(move || command.output())
+        .await
+        .expect("ran")
+        .expect("started");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("SCHEDULER_SCOPE is mock"),
+        "{stderr}"
+    );
+    assert_eq!(app.get_job("cli-job").await.body["enabled"], true);
 
     let out = cli(&app, t, &["job", "pause", "cli-job"]).await;
     assert!(out.ok, "{}", out.stderr);

@@ -9,6 +9,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::{json, Value};
 
 pub const BOT_TOKEN: &str = "123456:TEST-token";
+pub const BOT_USERNAME: &str = "JennieTestBot";
 
 #[derive(Default)]
 struct State {
@@ -39,6 +40,10 @@ fn answer(state: &Mutex<State>, method: &str, body: &Value) -> (u16, Value) {
                 .collect();
             (200, json!({"ok": true, "result": updates}))
         }
+        "getMe" => (
+            200,
+            json!({"ok": true, "result": {"id": 1, "is_bot": true, "first_name": "Jennie", "username": BOT_USERNAME}}),
+        ),
         "sendMessage" => {
             if let Some(failure) = state.send_failures.pop_front() {
                 return failure;
@@ -102,14 +107,19 @@ impl FakeBotApi {
         }
     }
 
-    /// Queues a text message from `chat`.
+    /// Queues a text message from `chat`, sent now.
     pub fn say(&self, chat: i64, text: &str) {
+        self.say_at(chat, text, chrono::Utc::now().timestamp());
+    }
+
+    /// Queues a text message from `chat`, sent at `date` (Unix seconds).
+    pub fn say_at(&self, chat: i64, text: &str, date: i64) {
         let mut state = self.state.lock().expect("state");
         let update_id = state.next_update_id;
         state.next_update_id += 1;
         state.updates.push(json!({
             "update_id": update_id,
-            "message": {"message_id": update_id, "date": 0, "text": text,
+            "message": {"message_id": update_id, "date": date, "text": text,
                         "chat": {"id": chat, "type": "private"},
                         "from": {"id": chat, "is_bot": false, "first_name": "Op", "username": format!("op{chat}")}}
         }));

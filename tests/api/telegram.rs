@@ -97,6 +97,34 @@ async fn the_bot_answers_the_job_commands_of_allowed_chats_only() {
     assert!(stranger.contains("may not use"), "{stranger}");
     assert!(!stranger.contains("buy-scanner"));
 
+    // Not answered, not run: chatter, a command for another bot (the other stack's may share
+    // the group), and a command sent ten minutes ago while the service was away.
+    let before = fake.sent().len();
+    fake.say(STRANGER, "hello there");
+    fake.say(ADMIN, "/job@JennieMockBot pause buy-scanner");
+    fake.say_at(
+        ADMIN,
+        "/job pause buy-scanner",
+        chrono::Utc::now().timestamp() - 600,
+    );
+    let named = ask(
+        &fake,
+        ADMIN,
+        &format!(
+            "/job@{} status buy-scanner",
+            crate::fake_telegram::BOT_USERNAME
+        ),
+    )
+    .await;
+    assert!(named.contains("enabled: yes"), "{named}");
+    assert_eq!(
+        fake.sent().len(),
+        before + 1,
+        "{:#?}",
+        &fake.sent()[before..]
+    );
+    assert_eq!(app.get_job("buy-scanner").await.body["enabled"], true);
+
     // The run carried its params; the audit log names the chat.
     let runs = app.all_runs("buy-scanner").await;
     let manual = runs
