@@ -1,6 +1,7 @@
 //! A real browser for the UI tests: headless Chromium driven over WebDriver by its
 //! `chromedriver` (Debian's `chromium` and `chromium-driver`; `.ci/run` installs them).
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,8 @@ impl Browser {
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // Its own process group, so the browser it starts goes with it (see `Drop`).
+            .process_group(0)
             .spawn()
             .unwrap_or_else(|error| {
                 panic!(
@@ -151,7 +154,10 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // The session goes with its driver.
+        // The driver and every browser process it started (its process group): a test that
+        // failed before `quit` leaves no Chromium behind polling a dead service.
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
