@@ -191,6 +191,15 @@ async fn a_kill_9_while_publishing_republishes_under_the_same_run_id() {
     );
 }
 
+/// What the bot sent to the admin chat.
+fn to_admin(fake: &crate::fake_telegram::FakeBotApi) -> Vec<String> {
+    fake.sent()
+        .into_iter()
+        .filter(|(chat, _)| *chat == crate::telegram::ADMIN)
+        .map(|(_, text)| text)
+        .collect()
+}
+
 #[actix_web::test]
 async fn a_broker_outage_is_one_alert_and_its_recovery_another() {
     let fake = crate::fake_telegram::FakeBotApi::start().await;
@@ -203,12 +212,7 @@ async fn a_broker_outage_is_one_alert_and_its_recovery_another() {
             .await;
         // Still down well past the threshold: no second alert.
         tokio::time::sleep(Duration::from_secs(4)).await;
-        let to_admin: Vec<String> = fake
-            .sent()
-            .into_iter()
-            .filter(|(chat, _)| *chat == crate::telegram::ADMIN)
-            .map(|(_, text)| text)
-            .collect();
+        let to_admin = to_admin(&fake);
         assert_eq!(
             to_admin.iter().filter(|text| outage(text)).count(),
             1,
@@ -217,12 +221,7 @@ async fn a_broker_outage_is_one_alert_and_its_recovery_another() {
     }
     fake.wait_for_text("broker (RabbitMQ) is back", 60).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let to_admin: Vec<String> = fake
-        .sent()
-        .into_iter()
-        .filter(|(chat, _)| *chat == crate::telegram::ADMIN)
-        .map(|(_, text)| text)
-        .collect();
+    let to_admin = to_admin(&fake);
     assert_eq!(
         to_admin.iter().filter(|text| outage(text)).count(),
         1,
