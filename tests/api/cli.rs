@@ -28,6 +28,16 @@ struct Output {
 
 /// Runs `jennie-scheduler <args>` against `app` (off the test's thread, which runs the engine).
 async fn cli(app: &TestApp, token: Option<&str>, args: &[&str]) -> Output {
+    cli_in_scope(app, token, None, args).await
+}
+
+/// [`cli`] in a shell whose `SCHEDULER_SCOPE` is `scope`.
+async fn cli_in_scope(
+    app: &TestApp,
+    token: Option<&str>,
+    scope: Option<&str>,
+    args: &[&str],
+) -> Output {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_jennie-scheduler"));
     command
         .args(args)
@@ -36,6 +46,9 @@ async fn cli(app: &TestApp, token: Option<&str>, args: &[&str]) -> Output {
         .env_remove("SCHEDULER_SCOPE");
     if let Some(token) = token {
         command.env("SCHEDULER_API_TOKEN", token);
+    }
+    if let Some(scope) = scope {
+        command.env("SCHEDULER_SCOPE", scope);
     }
     let output = actix_web::rt::task::spawn_blocking(move || command.output())
         .await
@@ -150,20 +163,11 @@ async fn the_job_verbs_steer_a_live_instance_and_fail_loudly() {
     );
 
     // A shell set up for the mock stack does nothing to a real instance.
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_jennie-scheduler"));
-    command
-        .args(["job", "pause", "cli-job"])
-        .env("SCHEDULER_URL", &app.address)
-        .env("SCHEDULER_API_TOKEN", TOKEN)
-        .env("SCHEDULER_SCOPE", "mock");
-    let output = actix_web::rt::task::spawn_blocking(move || command.output())
-        .await
-        .expect("ran")
-        .expect("started");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let out = cli_in_scope(&app, t, Some("mock"), &["job", "pause", "cli-job"]).await;
     assert!(
-        !output.status.success() && stderr.contains("SCHEDULER_SCOPE is mock"),
-        "{stderr}"
+        !out.ok && out.stderr.contains("SCHEDULER_SCOPE is mock"),
+        "{}",
+        out.stderr
     );
     assert_eq!(app.get_job("cli-job").await.body["enabled"], true);
 
