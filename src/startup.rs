@@ -4,8 +4,9 @@ use std::net::TcpListener;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
+use actors::engine::cluster::ClusterSettings;
 use actors::engine::{Engine, EngineSettings};
-use actors::{JobService, Store};
+use actors::{DatabaseTarget, JobService, Store};
 use anyhow::Context;
 
 use crate::configuration::Settings;
@@ -26,6 +27,8 @@ pub struct Application {
     engine: Engine,
     /// The alerts and the Telegram bot; they stop with the application.
     _notifications: crate::telegram::Notifications,
+    /// SQLite: the lock that keeps a second instance off the database file.
+    _sqlite_lock: Option<std::fs::File>,
 }
 
 impl Application {
@@ -35,6 +38,7 @@ impl Application {
         if let Some(warning) = &exposure_warning {
             tracing::warn!(address = %settings.http_addr, "{warning}");
         }
+        let sqlite_lock = lock_sqlite(&settings.database)?;
         // Before anything records a metric.
         let metrics = web::Data::new(crate::telemetry::prometheus());
         let store = Store::connect(&settings.database)
@@ -85,6 +89,7 @@ impl Application {
             server,
             engine,
             _notifications: notifications,
+            _sqlite_lock: sqlite_lock,
         })
     }
 
@@ -142,5 +147,46 @@ fn engine_settings(settings: &Settings) -> EngineSettings {
         reports_queue: settings.reports_queue.clone(),
         stage_ahead: chrono::Duration::seconds(settings.stage_ahead_seconds as i64),
         alert_skipped_in_a_row: settings.alert_skipped_in_a_row,
+        cluster: matches!(settings.database, DatabaseTarget::MariaDb { .. }).then(|| {
+            ClusterSettings {
+                instance_id: settings.instance_id(),
+                partitions: settings.partitions as u32,
+                lease_ttl: std::time::Duration::from_secs(settings.lease_ttl_seconds),
+            }
+        }),
+    }
+}
+
+/// SQLite serves one instance: a second one on the same file is refused at start-up. The
+/// lock is the operating system's on `{file}.lock`, released when the process ends, even by
+/// `kill -9`.
+fn lock_sqlite(target: &DatabaseTarget) -> anyhow::Result<Option<std::fs::File>> {
+    let DatabaseTarget::Sqlite { path } = target else {
+        return Ok(None);
+    };
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating the directory of {}", path.display()))?;
+    }
+    let mut lock_path = path.clone().into_os_string();
+    lock_path.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", std::path::Path::new(&lock_path).display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another jennie-scheduler instance is using the SQLite database {} (SQLite serves \
+             one instance; run several instances on MariaDB, DB_TYPE=MARIADB)",
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(error)) => Err(error)
+            .with_context(|| format!("locking {}", std::path::Path::new(&lock_path).display())),
     }
 }

@@ -34,8 +34,16 @@ pub const AUDIT_WRITE_FAILURES: &str = "jennie_audit_write_failures_total";
 /// Alerts raised: `{kind}` = `run_failed`, `skipped`, `outage`, `recovery`, `lagged`.
 pub const ALERTS_TOTAL: &str = "jennie_alerts_total";
 
+/// Cluster mode: partitions this instance holds now.
+pub const CLUSTER_PARTITIONS_OWNED: &str = "jennie_cluster_partitions_owned";
+/// Cluster mode: live instances of the scope, this one included.
+pub const CLUSTER_INSTANCES: &str = "jennie_cluster_instances";
+/// Cluster mode: partition leases this instance took or lost: `{change}` = `gained`, `lost`,
+/// `released` or `fenced` (a write found another owner or epoch).
+pub const CLUSTER_LEASE_CHANGES_TOTAL: &str = "jennie_cluster_lease_changes_total";
+
 /// Every metric the service exports.
-pub const ALL: [&str; 15] = [
+pub const ALL: [&str; 18] = [
     JOB_RUNS_TOTAL,
     JOB_DURATION_SECONDS,
     FIRE_LATENESS_SECONDS,
@@ -51,6 +59,9 @@ pub const ALL: [&str; 15] = [
     HTTP_REQUESTS_TOTAL,
     AUDIT_WRITE_FAILURES,
     ALERTS_TOTAL,
+    CLUSTER_PARTITIONS_OWNED,
+    CLUSTER_INSTANCES,
+    CLUSTER_LEASE_CHANGES_TOTAL,
 ];
 
 /// Jobs of milliseconds to hours.

@@ -121,3 +121,12 @@ pub enum StateWrite {
         last_error: Option<String>,
     },
 }
+
+/// The lease a write is made under: the job's partition and the epoch at which its instance
+/// holds it. In cluster mode a write whose partition has another owner or epoch by the time
+/// it is committed changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Fence {
+    pub partition: u32,
+    pub epoch: u64,
+}

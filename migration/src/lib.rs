@@ -8,6 +8,7 @@ mod m20261128_000002_create_job_runs_table;
 mod m20261128_000003_add_chain_to_jobs;
 mod m20261129_000004_create_audit_log;
 mod m20261129_000005_add_notify_to_jobs;
+mod m20261205_000006_cluster;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_add_chain_to_jobs::Migration),
             Box::new(m20261129_000004_create_audit_log::Migration),
             Box::new(m20261129_000005_add_notify_to_jobs::Migration),
+            Box::new(m20261205_000006_cluster::Migration),
         ]
     }
 }

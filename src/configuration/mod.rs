@@ -93,6 +93,18 @@ pub struct Settings {
     /// When set, only these chats may change anything (run, pause, resume).
     #[serde(with = "values::chat_ids")]
     pub telegram_admin_chat_ids: Vec<i64>,
+    /// This instance's id among the instances of its scope on one MariaDB database (cluster
+    /// mode); default `{host}-{pid}`. A fixed id (a pod name) lets a restarted instance take
+    /// its partitions back at once instead of after their lease runs out.
+    #[serde(rename = "scheduler_instance_id", with = "values::identifier")]
+    pub instance_id: Option<String>,
+    /// Cluster mode: how many partitions the scope's jobs are split into (the same on every
+    /// instance of the scope).
+    #[serde(rename = "scheduler_partitions", with = "values::positive")]
+    pub partitions: u64,
+    /// Cluster mode: how long a partition lease lasts without renewal (renewed every third).
+    #[serde(rename = "scheduler_lease_ttl_seconds", with = "values::positive")]
+    pub lease_ttl_seconds: u64,
 }
 
 /// How log lines are written.
@@ -135,7 +147,23 @@ impl Settings {
             telegram_api_url: "https://api.telegram.org".to_string(),
             telegram_allowed_chat_ids: Vec::new(),
             telegram_admin_chat_ids: Vec::new(),
+            instance_id: None,
+            partitions: 32,
+            lease_ttl_seconds: 10,
         }
+    }
+
+    /// This instance's id: `SCHEDULER_INSTANCE_ID`, else the host name and the process id.
+    pub fn instance_id(&self) -> String {
+        self.instance_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .or_else(|| std::env::var("HOSTNAME").ok())
+                .map(|host| host.trim().to_string())
+                .filter(|host| !host.is_empty())
+                .unwrap_or_else(|| "host".to_string());
+            format!("{host}-{}", std::process::id())
+        })
     }
 
     /// Loads settings from `SCHEDULER_CONFIG_DIR` (default `config`) and the environment.
@@ -227,6 +255,18 @@ impl Settings {
             bail!(
                 "SCHEDULER_REPORTS_QUEUE must start with '{prefix}', not '{}'",
                 self.reports_queue
+            );
+        }
+        if self.partitions > 4096 {
+            bail!(
+                "SCHEDULER_PARTITIONS must be at most 4096, not {}",
+                self.partitions
+            );
+        }
+        if !(2..=600).contains(&self.lease_ttl_seconds) {
+            bail!(
+                "SCHEDULER_LEASE_TTL_SECONDS must be between 2 and 600, not {}",
+                self.lease_ttl_seconds
             );
         }
         Ok(())

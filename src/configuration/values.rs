@@ -350,6 +350,28 @@ pub mod optional_text {
     }
 }
 
+/// An optional name (this instance's id): unset, or 1 to 255 characters without spaces.
+pub mod identifier {
+    use super::*;
+
+    pub use super::token::serialize;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<String>, D::Error> {
+        let Some(raw) = Option::<Raw>::deserialize(deserializer)? else {
+            return Ok(None);
+        };
+        let name = raw.to_string();
+        if name.is_empty() || name.len() > 255 || name.chars().any(char::is_whitespace) {
+            return Err(D::Error::custom(format!(
+                "must be 1 to 255 characters without spaces, not '{name}'"
+            )));
+        }
+        Ok(Some(name))
+    }
+}
+
 /// A secret that is either unset or a real value (set but blank is an error).
 pub mod secret {
     use super::*;

@@ -28,6 +28,11 @@ pub struct Readiness {
     state_writes: serde_json::Value,
     /// Configuration risks the operator accepted (an API served open off loopback).
     warnings: Vec<String>,
+    /// `{mode: "single"}` on SQLite; on MariaDB `{mode: "cluster", instance_id, partitions,
+    /// owned: [partition numbers held here], peers: [{instance_id, partitions,
+    /// heartbeat_age_ms}], last_error}`.
+    #[schema(value_type = Object)]
+    cluster: serde_json::Value,
 }
 
 impl Readiness {
@@ -51,6 +56,17 @@ impl Readiness {
             outbox: readiness.outbox,
             state_writes: writes,
             warnings: warning.into_iter().cloned().collect(),
+            cluster: match &readiness.cluster {
+                None => json!({"mode": "single"}),
+                Some(view) => json!({
+                    "mode": "cluster",
+                    "instance_id": view.instance_id,
+                    "partitions": view.partitions,
+                    "owned": view.owned.iter().map(|(partition, _)| partition).collect::<Vec<_>>(),
+                    "peers": view.peers,
+                    "last_error": view.last_error,
+                }),
+            },
         }
     }
 }

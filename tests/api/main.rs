@@ -5,6 +5,7 @@ mod amqp;
 mod bad_inputs;
 mod browser;
 mod cli;
+mod cluster;
 mod completion;
 mod conformance;
 mod control;

@@ -2,6 +2,7 @@
 //! user) and the persistence actor (the only writer of engine state). See ARCHITECTURE.md.
 
 mod broker;
+pub mod cluster;
 mod events;
 mod job;
 mod persistence;
@@ -57,7 +58,14 @@ pub struct EngineSettings {
     pub stage_ahead: chrono::Duration,
     /// Fires skipped in a row that make an `EngineEvent::SkippedInARow` (0: never).
     pub alert_skipped_in_a_row: u64,
+    /// Cluster mode (MariaDB): this instance's id, the partitions and the lease TTL. None on
+    /// SQLite (one instance owns every job).
+    pub cluster: Option<cluster::ClusterSettings>,
 }
+
+/// How often the supervisor re-reads the table in cluster mode at most: a change made through
+/// another instance reaches the owner of the job within this (plus the read).
+const CLUSTER_TICK: Duration = Duration::from_millis(500);
 
 /// Shared by every actor of the engine.
 pub struct EngineContext {
@@ -77,6 +85,8 @@ pub struct EngineContext {
     pub timer: precise_timer::PreciseTimer<job::FireDue>,
     /// Where rare events go (failed runs with no retry left, skipped streaks).
     pub events: tokio::sync::broadcast::Sender<EngineEvent>,
+    /// The partitions this instance may fire (all of them on one instance).
+    pub leases: Arc<cluster::Leases>,
 }
 
 /// A running engine. Front ends reach it only through the application service
@@ -96,20 +106,61 @@ pub struct Engine {
     reports: Arc<report_consumer::ReportThread>,
     /// Stopped when the last handle goes (a service dropped without a shutdown fires no more).
     _timer: Arc<precise_timer::TimerThread<job::FireDue>>,
+    /// Cluster mode: the lease keeper and what it last saw.
+    keeper: Option<Addr<cluster::LeaseKeeper>>,
+    cluster_view: Option<Arc<std::sync::RwLock<cluster::ClusterView>>>,
 }
 
 impl Engine {
     /// Loads the scope's jobs and open runs, then starts the actors (inside an actix System).
-    pub async fn start(settings: EngineSettings, store: Store) -> Result<Engine, StoreError> {
+    pub async fn start(mut settings: EngineSettings, store: Store) -> Result<Engine, StoreError> {
         let started = std::time::Instant::now();
+        let leases = Arc::new(match &settings.cluster {
+            Some(cluster) => cluster::Leases::cluster(cluster.partitions),
+            None => cluster::Leases::solo(),
+        });
+        let mut fencing = None;
+        let mut cluster_view = None;
+        if let Some(cluster) = &settings.cluster {
+            settings.tick = settings.tick.min(CLUSTER_TICK);
+            store
+                .ensure_partitions(settings.scope, cluster.partitions)
+                .await?;
+            // The first round before any job actor starts: a lone instance fires at once.
+            let (peers, _) = cluster::round_once(
+                store.clone(),
+                settings.scope,
+                cluster.clone(),
+                leases.clone(),
+            )
+            .await?;
+            tracing::info!(instance_id = %cluster.instance_id, partitions = cluster.partitions,
+                held = leases.held().len(), peers = peers.len(), "cluster mode: leases taken");
+            cluster_view = Some(Arc::new(std::sync::RwLock::new(cluster::ClusterView {
+                instance_id: cluster.instance_id.clone(),
+                partitions: cluster.partitions,
+                owned: leases.held(),
+                peers,
+                last_error: None,
+            })));
+            fencing = Some(persistence::Fencing {
+                scope: settings.scope,
+                instance_id: cluster.instance_id.clone(),
+                leases: leases.clone(),
+            });
+        }
         let jobs = store.list_jobs(settings.scope).await?;
         let open_runs = store.open_runs(settings.scope).await?;
         let broker_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let broker = BrokerActor::new(settings.rabbitmq_url.clone(), broker_up.clone()).start();
         let read_model = Arc::new(ReadModel::default());
-        let persistence =
-            PersistenceActor::new(store.clone(), settings.history_limit, read_model.clone())
-                .start();
+        let persistence = PersistenceActor::new(
+            store.clone(),
+            settings.history_limit,
+            read_model.clone(),
+            fencing,
+        )
+        .start();
         // The timer thread hands each batch of due fires to this thread, which wakes the job
         // actors locally (one cross-thread wake-up per batch).
         let (fires, mut due) = tokio::sync::mpsc::unbounded_channel::<Vec<job::FireDue>>();
@@ -133,6 +184,7 @@ impl Engine {
             started,
             read_model: read_model.clone(),
             broker_up,
+            leases: leases.clone(),
         });
         let reader =
             table_reader::TableReader::start(context.store.clone(), context.settings.scope)
@@ -142,6 +194,20 @@ impl Engine {
                     )))
                 })?;
         let supervisor = Supervisor::new(context.clone(), reader, jobs, open_runs).start();
+        let keeper = match (&context.settings.cluster, &cluster_view) {
+            (Some(cluster), Some(view)) => Some(
+                cluster::LeaseKeeper::new(
+                    context.store.clone(),
+                    context.settings.scope,
+                    cluster.clone(),
+                    leases.clone(),
+                    view.clone(),
+                    supervisor.clone().recipient(),
+                )
+                .start(),
+            ),
+            _ => None,
+        };
         let reports = report_consumer::ReportConsumer {
             url: context.settings.rabbitmq_url.clone(),
             queue: context.settings.reports_queue.clone(),
@@ -154,6 +220,8 @@ impl Engine {
             timezone: context.settings.timezone,
             reports: Arc::new(reports),
             _timer: Arc::new(timer),
+            keeper,
+            cluster_view,
             supervisor,
             broker,
             persistence,
@@ -166,7 +234,20 @@ impl Engine {
         self.reports.stop();
         let _ = self.supervisor.send(StopAll).await;
         let _ = self.persistence.send(FlushAndStop).await;
+        if let Some(keeper) = &self.keeper {
+            // After the last writes: the next owner starts from them.
+            let _ = keeper.send(cluster::ReleaseAll).await;
+        }
         let _ = self.broker.send(StopBroker).await;
+    }
+
+    /// Cluster mode: this instance, the partitions it holds and its live peers.
+    pub(crate) fn cluster_view(&self) -> Option<cluster::ClusterView> {
+        (self.cluster_view.as_ref()).map(|view| {
+            view.read()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .clone()
+        })
     }
 
     /// Every job as the API shows it.

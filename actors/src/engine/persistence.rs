@@ -10,7 +10,12 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::run::StateWrite;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::engine::cluster::Leases;
+use crate::job::Scope;
+use crate::run::{Fence, StateWrite};
 use crate::store::{Store, StoreError};
 
 /// Writes kept while the database is down; past this the oldest are dropped (and logged).
@@ -28,10 +33,10 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// How often the run history is trimmed.
 const PRUNE_EVERY: Duration = Duration::from_secs(2);
 
-/// Record a state change.
+/// Record a state change, made under the lease `fence` (cluster mode).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Persist(pub StateWrite);
+pub struct Persist(pub StateWrite, pub Fence);
 
 /// Record a run's row and tell `reply` when the batch holding it ended. A staged row (status
 /// `scheduled`, well ahead of its instant) rides the ordinary batches; an `urgent` one (a
@@ -40,18 +45,69 @@ pub struct Persist(pub StateWrite);
 #[rtype(result = "()")]
 pub struct PersistRow {
     pub write: StateWrite,
+    pub fence: Fence,
     pub run_id: uuid::Uuid,
     pub urgent: bool,
     pub reply: Recipient<RowWritten>,
 }
 
 /// The batch holding a run's row ended: committed (`landed`), or failed (it is retried, and
-/// nobody waits for it).
+/// nobody waits for it), or committed without the row (`refused`, cluster mode: its partition
+/// has another owner or epoch, or its due instant has a row already): the run must not go out.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RowWritten {
     pub run_id: uuid::Uuid,
     pub landed: bool,
+    pub refused: bool,
+}
+
+/// Cluster mode: whose writes these are, and the leases they are fenced by.
+#[derive(Clone)]
+pub struct Fencing {
+    pub scope: Scope,
+    pub instance_id: String,
+    pub leases: Arc<Leases>,
+}
+
+/// What a batch did once committed.
+struct Written {
+    applied: Vec<StateWrite>,
+    /// Cluster mode: which awaited rows exist (None: every write of the batch was applied).
+    present: Option<HashSet<uuid::Uuid>>,
+}
+
+/// Writes one batch: fenced in cluster mode (writes of a lost partition change nothing, and
+/// the partition stops counting as held here at once).
+async fn write_batch(
+    store: &Store,
+    fencing: Option<&Fencing>,
+    batch: &[(StateWrite, Fence)],
+    awaited: &[uuid::Uuid],
+) -> Result<Written, StoreError> {
+    let Some(fencing) = fencing else {
+        let writes: Vec<StateWrite> = batch.iter().map(|(write, _)| write.clone()).collect();
+        store.apply_state_writes(&writes).await?;
+        return Ok(Written {
+            applied: writes,
+            present: None,
+        });
+    };
+    let outcome = store
+        .apply_fenced_writes(fencing.scope, &fencing.instance_id, batch, awaited)
+        .await?;
+    for partition in outcome.lost {
+        if fencing.leases.epoch(partition).is_some() {
+            tracing::warn!(partition, "a write found its partition held by another owner or epoch; dropping the partition");
+            metrics::counter!(crate::metrics::CLUSTER_LEASE_CHANGES_TOTAL, "change" => "fenced")
+                .increment(1);
+        }
+        fencing.leases.revoke(partition);
+    }
+    Ok(Written {
+        applied: outcome.applied,
+        present: Some(outcome.present),
+    })
 }
 
 /// Write what is buffered now (one attempt), then stop (service shutdown).
@@ -73,7 +129,9 @@ pub struct PersistenceStatus {
 
 pub struct PersistenceActor {
     store: Store,
-    buffer: Vec<StateWrite>,
+    /// Cluster mode: writes are fenced by the partition leases.
+    fencing: Option<Fencing>,
+    buffer: Vec<(StateWrite, Fence)>,
     flushing: bool,
     retry: Duration,
     retry_scheduled: bool,
@@ -96,9 +154,11 @@ impl PersistenceActor {
         store: Store,
         history_limit: u64,
         read_model: std::sync::Arc<super::ReadModel>,
+        fencing: Option<Fencing>,
     ) -> Self {
         PersistenceActor {
             store,
+            fencing,
             buffer: Vec::new(),
             flushing: false,
             retry: MIN_RETRY,
@@ -121,12 +181,10 @@ impl PersistenceActor {
         let batch = std::mem::take(&mut self.buffer);
         let awaited = std::mem::take(&mut self.awaited);
         let store = self.store.clone();
+        let fencing = self.fencing.clone();
+        let awaited_ids: Vec<uuid::Uuid> = awaited.iter().map(|(run_id, _)| *run_id).collect();
         let writing = async move {
-            let result = if batch.is_empty() {
-                Ok(())
-            } else {
-                store.apply_state_writes(&batch).await
-            };
+            let result = write_batch(&store, fencing.as_ref(), &batch, &awaited_ids).await;
             (batch, result)
         };
         ctx.spawn(
@@ -134,13 +192,28 @@ impl PersistenceActor {
                 .into_actor(self)
                 .map(move |(batch, result), actor, ctx| {
                     actor.flushing = false;
-                    let landed = result.is_ok();
                     for (run_id, reply) in awaited {
-                        reply.do_send(RowWritten { run_id, landed });
+                        let (landed, refused) = match &result {
+                            Ok(Written {
+                                present: Some(present),
+                                ..
+                            }) => {
+                                let landed = present.contains(&run_id);
+                                (landed, !landed)
+                            }
+                            Ok(_) => (true, false),
+                            Err(_) => (false, false),
+                        };
+                        reply.do_send(RowWritten {
+                            run_id,
+                            landed,
+                            refused,
+                        });
                     }
                     match result {
-                        Ok(()) => {
-                            actor.read_model.apply(&batch);
+                        Ok(written) => {
+                            actor.read_model.apply(&written.applied);
+                            let batch = written.applied;
                             if actor.last_error.take().is_some() {
                                 tracing::info!("database writes recovered");
                             }
@@ -166,11 +239,12 @@ impl PersistenceActor {
     fn keep_for_retry(
         &mut self,
         ctx: &mut Context<Self>,
-        batch: Vec<StateWrite>,
+        batch: Vec<(StateWrite, Fence)>,
         error: StoreError,
     ) {
         self.flushing = true;
         let store = self.store.clone();
+        let fencing = self.fencing.clone();
         let transient = error.is_transient();
         let error = error.to_string();
         let checking = async move {
@@ -179,8 +253,9 @@ impl PersistenceActor {
             }
             let (mut kept, mut applied) = (Vec::new(), Vec::new());
             for write in batch {
-                match store.apply_state_writes(std::slice::from_ref(&write)).await {
-                    Ok(()) => applied.push(write),
+                match write_batch(&store, fencing.as_ref(), std::slice::from_ref(&write), &[]).await
+                {
+                    Ok(written) => applied.extend(written.applied),
                     Err(failure) if failure.is_transient() => kept.push(write),
                     Err(refused) => {
                         tracing::error!(error = %refused, ?write, "the database refuses this state write; dropping it")
@@ -294,8 +369,8 @@ impl Actor for PersistenceActor {
 impl Handler<Persist> for PersistenceActor {
     type Result = ();
 
-    fn handle(&mut self, Persist(write): Persist, ctx: &mut Context<Self>) {
-        self.buffer.push(write);
+    fn handle(&mut self, Persist(write, fence): Persist, ctx: &mut Context<Self>) {
+        self.buffer.push((write, fence));
         if self.buffer.len() >= GROUP_MAX {
             self.flush(ctx);
         } else if !self.group_timer {
@@ -317,11 +392,12 @@ impl Handler<PersistRow> for PersistenceActor {
             row.reply.do_send(RowWritten {
                 run_id: row.run_id,
                 landed: false,
+                refused: false,
             });
         } else {
             self.awaited.push((row.run_id, row.reply));
         }
-        self.handle(Persist(row.write), ctx);
+        self.handle(Persist(row.write, row.fence), ctx);
         if row.urgent {
             self.flush(ctx);
         }
@@ -346,12 +422,13 @@ impl Handler<FlushAndStop> for PersistenceActor {
     fn handle(&mut self, _: FlushAndStop, _: &mut Context<Self>) -> Self::Result {
         let batch = std::mem::take(&mut self.buffer);
         let store = self.store.clone();
+        let fencing = self.fencing.clone();
         let read_model = self.read_model.clone();
         Box::pin(
             async move {
                 if !batch.is_empty() {
-                    match store.apply_state_writes(&batch).await {
-                        Ok(()) => read_model.apply(&batch),
+                    match write_batch(&store, fencing.as_ref(), &batch, &[]).await {
+                        Ok(written) => read_model.apply(&written.applied),
                         Err(error) => {
                             tracing::error!(%error, writes = batch.len(), "state writes lost at shutdown")
                         }

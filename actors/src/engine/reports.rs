@@ -175,9 +175,9 @@ pub(crate) async fn settle(
             Err(ReportError::Database(error))
         }
         Err(JobUnavailable::NotFound) => Err(ReportError::JobNotFound(job_id.to_string())),
-        Err(JobUnavailable::Stopped) => Err(ReportError::EngineUnavailable(
-            JobUnavailable::Stopped.to_string(),
-        )),
+        Err(unavailable @ (JobUnavailable::Stopped | JobUnavailable::Elsewhere(_))) => {
+            Err(ReportError::EngineUnavailable(unavailable.to_string()))
+        }
     }
 }
 

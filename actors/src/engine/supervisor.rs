@@ -8,6 +8,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
+use super::cluster::Held;
 use super::job::{
     GetNextDue, JobActor, Reload, ReportRefused, RunNow, RunNowRejected, SettleReport, Settlement,
     Shutdown,
@@ -15,7 +16,7 @@ use super::job::{
 use super::table_reader::{digest, ReadKind, TableRead, TableReader};
 use super::EngineContext;
 use crate::job::Job;
-use crate::run::RunRecord;
+use crate::run::{Fence, RunRecord};
 use crate::store::StoreError;
 
 /// A job was created or its configuration changed; answers the job's next due instant as
@@ -68,13 +69,18 @@ pub enum JobUnavailable {
     /// is stopping): try again.
     #[error("the job's actor stopped before it answered")]
     Stopped,
+    /// Cluster mode: another instance holds the job's partition, and the message could not
+    /// be handed to it.
+    #[error("the job is run by another instance, which could not be reached: {0}")]
+    Elsewhere(String),
 }
 
 /// Every this many ticks the reconcile compares every full row.
 const FULL_RECONCILE_EVERY: u64 = 12;
 
 struct Entry {
-    addr: Addr<JobActor>,
+    /// The job's actor; None while another instance holds the job's partition.
+    addr: Option<Addr<JobActor>>,
     /// A digest of the configuration the actor runs: the configuration itself lives only in
     /// the actor (one copy per job, not two: memory is the limit at 100k jobs).
     digest: u64,
@@ -82,6 +88,18 @@ struct Entry {
     updated_at: Option<DateTime<Utc>>,
     /// When this entry was last set from the API or the table.
     touched_at: DateTime<Utc>,
+}
+
+impl Entry {
+    /// The job's actor, when it runs here and is alive.
+    fn live(&self) -> Option<&Addr<JobActor>> {
+        self.addr.as_ref().filter(|addr| addr.connected())
+    }
+
+    /// Whether an actor was started here and has died.
+    fn died(&self) -> bool {
+        self.addr.as_ref().is_some_and(|addr| !addr.connected())
+    }
 }
 
 pub struct Supervisor {
@@ -97,6 +115,8 @@ pub struct Supervisor {
     /// Jobs the API deleted, and when: a reconcile that read the table before the delete
     /// must not bring them back.
     removed: HashMap<String, DateTime<Utc>>,
+    /// The partitions whose jobs run here, at their epochs (one, at epoch 0, on SQLite).
+    held: HashMap<u32, u64>,
 }
 
 impl Supervisor {
@@ -106,7 +126,9 @@ impl Supervisor {
         jobs: Vec<Job>,
         open_runs: Vec<RunRecord>,
     ) -> Self {
+        let held = engine.leases.held().into_iter().collect();
         Supervisor {
+            held,
             engine,
             reader,
             jobs: HashMap::new(),
@@ -118,20 +140,39 @@ impl Supervisor {
         }
     }
 
-    /// Starts a job actor; `fresh` for a job new to the service (queue mode bootstraps).
+    /// The fence of a job whose partition runs here.
+    fn fence_of(&self, job_id: &str) -> Option<Fence> {
+        let partition = self.engine.leases.partition_of(job_id);
+        let epoch = *self.held.get(&partition)?;
+        Some(Fence { partition, epoch })
+    }
+
+    /// Starts a job actor when the job's partition runs here (else only notes the job);
+    /// `fresh` for a job new to the service (queue mode bootstraps).
     fn spawn(&mut self, job: Job, open_runs: Vec<RunRecord>, fresh: bool) {
         let job_id = job.config.job_id.clone();
         let (digest, enabled) = (digest(&job.config), job.config.enabled);
         let updated_at = job.state.updated_at;
         let config = Arc::new(job.config);
-        let addr = JobActor::new(
-            config.clone(),
-            &job.state,
-            open_runs,
-            self.engine.clone(),
-            fresh,
-        )
-        .start();
+        let addr = self.fence_of(&job_id).map(|fence| {
+            JobActor::new(
+                config.clone(),
+                &job.state,
+                open_runs,
+                self.engine.clone(),
+                fresh,
+                fence,
+            )
+            .start()
+        });
+        if addr.is_none() && !fresh {
+            // Not counted as arming a timer at start-up: another instance runs it.
+            let _ = (self.engine.loading).fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |left| left.checked_sub(1),
+            );
+        }
         self.engine.read_model.put(config, job.state);
         self.jobs.insert(
             job_id,
@@ -157,15 +198,18 @@ impl Supervisor {
         if job.config.scope != self.engine.settings.scope {
             return;
         }
+        let runs_here = self.fence_of(&job.config.job_id).is_some();
         match self.jobs.get_mut(&job.config.job_id) {
-            Some(entry) if entry.addr.connected() => {
+            Some(entry) if entry.live().is_some() || (!runs_here && !entry.died()) => {
                 entry.updated_at = job.state.updated_at;
                 entry.touched_at = Utc::now();
                 let config = Arc::new(job.config);
                 if entry.digest != digest {
                     entry.digest = digest;
                     entry.enabled = config.enabled;
-                    entry.addr.do_send(Reload(config.clone()));
+                    if let Some(addr) = &entry.addr {
+                        addr.do_send(Reload(config.clone()));
+                    }
                 }
                 if from_table {
                     self.engine.read_model.put_reconciled(config, job.state);
@@ -173,8 +217,10 @@ impl Supervisor {
                     self.engine.read_model.put(config, job.state);
                 }
             }
-            Some(_) => {
-                tracing::error!(job_id = %job.config.job_id, "job actor had stopped; restarting it");
+            Some(entry) => {
+                if entry.died() {
+                    tracing::error!(job_id = %job.config.job_id, "job actor had stopped; restarting it");
+                }
                 self.spawn(job, Vec::new(), false);
             }
             None => self.spawn(job, Vec::new(), true),
@@ -183,8 +229,8 @@ impl Supervisor {
 
     fn remove(&mut self, job_id: &str) {
         self.engine.read_model.remove(job_id);
-        if let Some(entry) = self.jobs.remove(job_id) {
-            entry.addr.do_send(Shutdown { deleted: true });
+        if let Some(addr) = self.jobs.remove(job_id).and_then(|entry| entry.addr) {
+            addr.do_send(Shutdown { deleted: true });
         }
     }
 
@@ -200,7 +246,10 @@ impl Supervisor {
         self.reconciling = true;
         self.ticks += 1;
         let since = self.last_reconcile;
-        let full = self.ticks.is_multiple_of(FULL_RECONCILE_EVERY) || since.is_none();
+        // A short tick (cluster mode) still reads every row about once a minute at most.
+        let per_minute = (60_000 / self.engine.settings.tick.as_millis().max(1)) as u64;
+        let full_every = FULL_RECONCILE_EVERY.max(per_minute);
+        let full = self.ticks.is_multiple_of(full_every) || since.is_none();
         let started = Utc::now();
         let known_count = self.jobs.len();
         // A tick reads only what changed; the whole table (in pages) is read every
@@ -261,7 +310,7 @@ impl Supervisor {
                 let unchanged = entry.is_some_and(|entry| {
                     entry.digest == digest
                         && entry.updated_at == job.state.updated_at
-                        && entry.addr.connected()
+                        && !entry.died()
                 });
                 if !removed && !unchanged && entry.is_none_or(settled) {
                     actor.upsert_with(job, digest, true);
@@ -271,7 +320,7 @@ impl Supervisor {
             let dead: Vec<String> = actor
                 .jobs
                 .iter()
-                .filter(|(_, entry)| !entry.addr.connected())
+                .filter(|(_, entry)| entry.died())
                 .map(|(job_id, _)| job_id.clone())
                 .collect();
             for job_id in dead {
@@ -312,7 +361,7 @@ impl Handler<Upsert> for Supervisor {
         let job_id = job.config.job_id.clone();
         self.removed.remove(&job_id);
         self.upsert(job, false);
-        let addr = self.jobs.get(&job_id).map(|entry| entry.addr.clone());
+        let addr = self.jobs.get(&job_id).and_then(|entry| entry.addr.clone());
         Box::pin(async move {
             match addr {
                 Some(addr) => addr.send(GetNextDue).await.ok().flatten(),
@@ -347,9 +396,15 @@ impl Supervisor {
         M::Result: Send,
         JobActor: Handler<M>,
     {
-        let live = (self.jobs.get(&job_id))
-            .filter(|entry| entry.addr.connected())
-            .map(|entry| entry.addr.clone());
+        let live = (self.jobs.get(&job_id)).and_then(Entry::live).cloned();
+        if live.is_none() && self.fence_of(&job_id).is_none() {
+            let partition = self.engine.leases.partition_of(&job_id);
+            return Box::pin(async move {
+                Err(JobUnavailable::Elsewhere(format!(
+                    "partition {partition} is not held by this instance"
+                )))
+            });
+        }
         let adopt = (live.is_none() && !self.removed.contains_key(&job_id)).then(|| {
             let scope = self.engine.settings.scope;
             (self.engine.store.clone(), scope, ctx.address())
@@ -387,11 +442,7 @@ impl Handler<Adopt> for Supervisor {
         if self.removed.contains_key(&job_id) {
             return None;
         }
-        let live = |jobs: &HashMap<String, Entry>| {
-            (jobs.get(&job_id))
-                .filter(|entry| entry.addr.connected())
-                .map(|entry| entry.addr.clone())
-        };
+        let live = |jobs: &HashMap<String, Entry>| jobs.get(&job_id).and_then(Entry::live).cloned();
         if live(&self.jobs).is_none() {
             tracing::info!(%job_id, "job not running here; starting it from its row");
             self.upsert(job, false);
@@ -429,9 +480,97 @@ impl Handler<StopAll> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, _: StopAll, ctx: &mut Context<Self>) {
-        for (_, entry) in self.jobs.drain() {
-            entry.addr.do_send(Shutdown { deleted: false });
+        for addr in self.jobs.drain().filter_map(|(_, entry)| entry.addr) {
+            addr.do_send(Shutdown { deleted: false });
         }
         ctx.stop();
+    }
+}
+
+impl Handler<Held> for Supervisor {
+    type Result = ();
+
+    /// The lease keeper's round ended: stop the job actors of partitions no longer held here
+    /// (their staged runs stay for the next owner), and start those of partitions newly held,
+    /// from a fresh read of their rows and open runs (a missed fire is caught up by the grace
+    /// rule, a staged one is published with its run_id).
+    fn handle(&mut self, Held(now): Held, ctx: &mut Context<Self>) {
+        let now: HashMap<u32, u64> = now.into_iter().collect();
+        let lost: Vec<u32> = (self.held.iter())
+            .filter(|(partition, epoch)| now.get(partition) != Some(epoch))
+            .map(|(partition, _)| *partition)
+            .collect();
+        let gained: HashMap<u32, u64> = (now.iter())
+            .filter(|(partition, epoch)| self.held.get(partition) != Some(epoch))
+            .map(|(partition, epoch)| (*partition, *epoch))
+            .collect();
+        if lost.is_empty() && gained.is_empty() {
+            return;
+        }
+        self.held = now;
+        let leases = self.engine.leases.clone();
+        let mut stopped = 0;
+        let lost_set: std::collections::HashSet<u32> = lost.iter().copied().collect();
+        for (job_id, entry) in self.jobs.iter_mut() {
+            if entry.addr.is_some() && lost_set.contains(&leases.partition_of(job_id)) {
+                if let Some(addr) = entry.addr.take() {
+                    addr.do_send(Shutdown { deleted: false });
+                    stopped += 1;
+                }
+            }
+        }
+        if !lost.is_empty() {
+            tracing::info!(
+                ?lost,
+                jobs = stopped,
+                "partitions no longer held here; their jobs stopped"
+            );
+        }
+        if gained.is_empty() {
+            return;
+        }
+        let (store, scope) = (self.engine.store.clone(), self.engine.settings.scope);
+        let reading = async move {
+            let jobs = store.list_jobs(scope).await?;
+            let runs = store.open_runs(scope).await?;
+            Ok::<_, StoreError>((jobs, runs))
+        };
+        ctx.spawn(reading.into_actor(self).map(move |read, actor, _| {
+            let (jobs, runs) = match read {
+                Ok(read) => read,
+                Err(error) => {
+                    // Held without actors: give the partitions back to the keeper's next
+                    // round, which hands them over again (and this read is retried).
+                    tracing::warn!(%error, "reading the jobs of newly held partitions failed; retrying next round");
+                    for partition in gained.keys() {
+                        actor.held.remove(partition);
+                    }
+                    return;
+                }
+            };
+            let leases = actor.engine.leases.clone();
+            let wanted = |job_id: &str| {
+                let partition = leases.partition_of(job_id);
+                gained.get(&partition).is_some_and(|epoch| actor.held.get(&partition) == Some(epoch))
+            };
+            let mut runs_by_job: HashMap<String, Vec<RunRecord>> = HashMap::new();
+            for run in runs.into_iter().filter(|run| wanted(&run.job_id)) {
+                runs_by_job.entry(run.job_id.clone()).or_default().push(run);
+            }
+            let jobs: Vec<Job> = jobs.into_iter().filter(|job| wanted(&job.config.job_id)).collect();
+            let mut started = 0;
+            for job in jobs {
+                let job_id = job.config.job_id.clone();
+                if actor.removed.contains_key(&job_id)
+                    || actor.jobs.get(&job_id).is_some_and(|entry| entry.live().is_some())
+                {
+                    continue;
+                }
+                let runs = runs_by_job.remove(&job_id).unwrap_or_default();
+                actor.spawn(job, runs, false);
+                started += 1;
+            }
+            tracing::info!(partitions = ?gained.keys().collect::<Vec<_>>(), jobs = started, "partitions taken over; their jobs started");
+        }));
     }
 }

@@ -60,8 +60,8 @@ impl ServiceError {
         match error {
             JobUnavailable::NotFound => ServiceError::JobNotFound(job_id.to_string()),
             JobUnavailable::Database(error) => ServiceError::Database(error),
-            JobUnavailable::Stopped => {
-                ServiceError::EngineUnavailable(JobUnavailable::Stopped.to_string())
+            unavailable @ (JobUnavailable::Stopped | JobUnavailable::Elsewhere(_)) => {
+                ServiceError::EngineUnavailable(unavailable.to_string())
             }
         }
     }

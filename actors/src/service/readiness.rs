@@ -35,6 +35,9 @@ pub struct Readiness {
     pub outbox: usize,
     /// The engine's state writer; None when it did not answer.
     pub state_writes: Option<PersistenceStatus>,
+    /// Cluster mode: this instance, the partitions it holds and its live peers (None on
+    /// SQLite, where one instance runs every job).
+    pub cluster: Option<crate::engine::cluster::ClusterView>,
 }
 
 impl Readiness {
@@ -70,6 +73,7 @@ impl JobService {
             broker,
             outbox,
             state_writes,
+            cluster: self.engine.cluster_view(),
         }
     }
 

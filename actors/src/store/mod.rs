@@ -5,11 +5,14 @@
 mod audit;
 mod connect;
 mod jobs;
+mod leases;
 mod runs;
 
 pub use audit::AuditEntry;
 pub use connect::DatabaseTarget;
+pub use leases::{LeaseRow, Peer};
 pub(crate) use runs::bounded_error_text;
+pub use runs::FencedOutcome;
 
 use sea_orm::{DatabaseConnection, DbErr};
 
@@ -78,10 +81,29 @@ impl Store {
         Ok(self.db.ping().await?)
     }
 
-    /// Applies every pending migration.
+    /// Applies every pending migration. On MariaDB, under a named lock: instances of a cluster
+    /// starting together migrate one after the other (the later ones find nothing to do).
     pub async fn migrate_up(&self) -> Result<(), StoreError> {
         use migration::MigratorTrait;
-        Ok(migration::Migrator::up(&self.db, None).await?)
+        use sea_orm::sqlx::{self, Executor};
+        if !self.is_mariadb() {
+            return Ok(migration::Migrator::up(&self.db, None).await?);
+        }
+        let error = |error: sqlx::Error| {
+            StoreError::Database(DbErr::Conn(sea_orm::RuntimeErr::SqlxError(
+                std::sync::Arc::new(error),
+            )))
+        };
+        // The lock belongs to one session: hold one pooled connection while migrating.
+        let mut holder = (self.db.get_mysql_connection_pool().acquire())
+            .await
+            .map_err(error)?;
+        (holder.execute("SELECT GET_LOCK('jennie_scheduler_migrations', 120)"))
+            .await
+            .map_err(error)?;
+        let migrated = migration::Migrator::up(&self.db, None).await;
+        let _ = (holder.execute("SELECT RELEASE_LOCK('jennie_scheduler_migrations')")).await;
+        Ok(migrated?)
     }
 
     /// The underlying connection, for the migration command.

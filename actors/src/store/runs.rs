@@ -14,7 +14,18 @@ use super::jobs::entity::{Column as JobColumn, Entity as Jobs};
 use super::{Store, StoreError};
 use crate::instant::{from_utc_column, to_millis_column, to_seconds_column};
 use crate::job::Scope;
-use crate::run::{RunRecord, RunStatus, StateWrite};
+use crate::run::{Fence, RunRecord, RunStatus, StateWrite};
+
+/// What a fenced batch did (see [`Store::apply_fenced_writes`]).
+#[derive(Debug, Default)]
+pub struct FencedOutcome {
+    /// The writes applied (their partition's lease still held at their epoch).
+    pub applied: Vec<StateWrite>,
+    /// Partitions whose writes were dropped: another owner or epoch holds them now.
+    pub lost: Vec<u32>,
+    /// Which awaited run rows exist after the commit.
+    pub present: std::collections::HashSet<Uuid>,
+}
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -40,6 +51,8 @@ pub(crate) mod entity {
         /// The message's params (default_params overlaid by run-now params), as JSON.
         #[sea_orm(column_type = "Text", nullable)]
         pub params: Option<String>,
+        /// 1 for a scheduled fire (one row per job, due instant and attempt), else NULL.
+        pub scheduled_fire: Option<i16>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -113,6 +126,7 @@ fn run_row(run: &RunRecord) -> ActiveModel {
         params: Set(Some(
             serde_json::Value::Object(run.params.clone()).to_string(),
         )),
+        scheduled_fire: Set((run.trigger_source == TriggerSource::Scheduler).then_some(1)),
         ..Default::default()
     }
 }
@@ -267,9 +281,15 @@ const MAX_SCRIPT_STATEMENTS: usize = 512;
 const MAX_SCRIPT_BYTES: usize = 64 * 1024;
 
 impl Store {
-    /// Applies a batch of engine state writes in one transaction: all or nothing.
-    pub async fn apply_state_writes(&self, batch: &[StateWrite]) -> Result<(), StoreError> {
+    /// The statements of a batch: deletes of staged runs first (a run staged again for the
+    /// same instant must not meet the unique key of the row it replaces), then the inserts
+    /// (in bulk), then the rest.
+    fn statements_of(&self, batch: &[StateWrite]) -> Vec<Statement> {
         let writes = collapse(batch);
+        let backend = self.db.get_database_backend();
+        let (deletes, writes): (Vec<_>, Vec<_>) = writes
+            .into_iter()
+            .partition(|write| matches!(write, StateWrite::DeleteRun { .. }));
         let (inserts, others): (Vec<_>, Vec<_>) = writes
             .into_iter()
             .partition(|write| matches!(write, StateWrite::InsertRun(_)));
@@ -280,29 +300,35 @@ impl Store {
                 _ => None,
             })
             .collect();
-        let backend = self.db.get_database_backend();
-        let mut statements: Vec<Statement> = rows
-            .chunks(500)
-            .map(|chunk| {
-                Runs::insert_many(chunk.to_vec())
-                    // A retried batch may meet its own rows: keep them (portable no-op update).
-                    .on_conflict(
-                        OnConflict::column(Column::RunId)
-                            .update_column(Column::RunId)
-                            .to_owned(),
-                    )
-                    .build(backend)
-            })
+        let mut statements: Vec<Statement> = deletes
+            .into_iter()
+            .filter_map(|write| statement_of(write, backend))
             .collect();
+        statements.extend(rows.chunks(500).map(|chunk| {
+            Runs::insert_many(chunk.to_vec())
+                // A retried batch may meet its own rows: keep them (portable no-op update).
+                .on_conflict(
+                    OnConflict::column(Column::RunId)
+                        .update_column(Column::RunId)
+                        .to_owned(),
+                )
+                .build(backend)
+        }));
         statements.extend(
             others
                 .into_iter()
                 .filter_map(|write| statement_of(write, backend)),
         );
+        statements
+    }
+
+    /// Applies a batch of engine state writes in one transaction: all or nothing.
+    pub async fn apply_state_writes(&self, batch: &[StateWrite]) -> Result<(), StoreError> {
+        let statements = self.statements_of(batch);
         if statements.is_empty() {
             return Ok(());
         }
-        if backend == DbBackend::Sqlite {
+        if self.db.get_database_backend() == DbBackend::Sqlite {
             return self.run_sqlite_script(&statements).await;
         }
         let txn = self.db.begin().await?;
@@ -311,6 +337,82 @@ impl Store {
         }
         txn.commit().await?;
         Ok(())
+    }
+
+    /// Cluster mode: applies the writes of a batch whose partition `instance` still holds at
+    /// the write's epoch, in one transaction that holds the partitions' lease rows in share
+    /// mode (an instance taking one of them over waits for the commit). Writes of a partition
+    /// held by another owner or at another epoch change nothing. Answers which writes were
+    /// applied, the partitions lost, and which of `awaited` run rows exist after the commit (a
+    /// row refused by the unique key of scheduled fires is absent).
+    pub async fn apply_fenced_writes(
+        &self,
+        scope: Scope,
+        instance: &str,
+        batch: &[(StateWrite, Fence)],
+        awaited: &[Uuid],
+    ) -> Result<FencedOutcome, StoreError> {
+        use sea_orm::Value;
+        let mut partitions: Vec<u32> = batch.iter().map(|(_, fence)| fence.partition).collect();
+        partitions.sort_unstable();
+        partitions.dedup();
+        let txn = self.db.begin().await?;
+        let mut current: HashMap<u32, u64> = HashMap::new();
+        if !partitions.is_empty() {
+            let marks: Vec<&str> = partitions.iter().map(|_| "?").collect();
+            let sql = format!(
+                "SELECT partition_no, epoch FROM scheduler_leases WHERE scope = ? AND owner = ? \
+                 AND partition_no IN ({}) LOCK IN SHARE MODE",
+                marks.join(", ")
+            );
+            let mut values: Vec<Value> = vec![scope.as_str().into(), instance.into()];
+            values.extend(
+                partitions
+                    .iter()
+                    .map(|partition| Value::from(*partition as i32)),
+            );
+            let rows = txn
+                .query_all_raw(Statement::from_sql_and_values(
+                    DbBackend::MySql,
+                    sql,
+                    values,
+                ))
+                .await?;
+            for row in rows {
+                let partition = row.try_get::<i32>("", "partition_no")?.max(0) as u32;
+                current.insert(partition, row.try_get::<i64>("", "epoch")?.max(0) as u64);
+            }
+        }
+        let mut lost: Vec<u32> = Vec::new();
+        let mut applied: Vec<StateWrite> = Vec::new();
+        for (write, fence) in batch {
+            if current.get(&fence.partition) == Some(&fence.epoch) {
+                applied.push(write.clone());
+            } else if !lost.contains(&fence.partition) {
+                lost.push(fence.partition);
+            }
+        }
+        for statement in self.statements_of(&applied) {
+            txn.execute_raw(statement).await?;
+        }
+        let mut present = std::collections::HashSet::new();
+        for chunk in awaited.chunks(500) {
+            let ids: Vec<String> = chunk.iter().map(Uuid::to_string).collect();
+            let rows: Vec<String> = Runs::find()
+                .select_only()
+                .column(Column::RunId)
+                .filter(Column::RunId.is_in(ids))
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            present.extend(rows.iter().filter_map(|id| Uuid::parse_str(id).ok()));
+        }
+        txn.commit().await?;
+        Ok(FencedOutcome {
+            applied,
+            lost,
+            present,
+        })
     }
 
     /// Runs `statements` in one SQLite transaction on one pooled connection, as scripts of at

@@ -18,7 +18,7 @@ use super::JobActor;
 use crate::engine::broker::{Publish, PublishOutcome, RunLabel};
 use crate::engine::persistence::{Persist, PersistRow};
 use crate::engine::{EngineContext, EngineEvent};
-use crate::run::{RunStatus, StateWrite};
+use crate::run::{Fence, RunStatus, StateWrite};
 
 /// The longest a publish waits for its row: past this the fire goes out anyway.
 pub const MAX_ROW_WAIT: StdDuration = StdDuration::from_millis(500);
@@ -27,16 +27,24 @@ pub const MAX_ROW_WAIT: StdDuration = StdDuration::from_millis(500);
 /// by the engine, not copied into every job actor).
 pub(super) struct Dispatcher<'a> {
     engine: &'a EngineContext,
+    /// The lease the job's actor runs under: every write carries it.
+    fence: Fence,
 }
 
 impl<'a> Dispatcher<'a> {
-    pub fn of(engine: &'a EngineContext) -> Self {
-        Dispatcher { engine }
+    pub fn of(engine: &'a EngineContext, fence: Fence) -> Self {
+        Dispatcher { engine, fence }
     }
 
     /// A state change, written in the persistence actor's next batch.
     pub fn write(&self, write: StateWrite) {
-        self.engine.persistence.do_send(Persist(write));
+        self.engine.persistence.do_send(Persist(write, self.fence));
+    }
+
+    /// Whether this instance still holds the job's partition at its actor's epoch (always on
+    /// one instance): nothing is published once it does not.
+    pub fn leased(&self) -> bool {
+        self.engine.leases.holds(self.fence)
     }
 
     /// A row that `actor` waits to hear about (staged ahead, or `urgent`: a publish waits).
@@ -49,6 +57,7 @@ impl<'a> Dispatcher<'a> {
     ) {
         self.engine.persistence.do_send(PersistRow {
             write,
+            fence: self.fence,
             run_id,
             urgent,
             reply: actor.address().recipient(),
@@ -111,6 +120,22 @@ impl JobActor {
         }
     }
 
+    /// The database refused the row of a run that waits for it (cluster mode: the partition
+    /// went to another instance, or the due instant has a row already): the run is dropped
+    /// unpublished (another instance fires it, or fired it).
+    pub(super) fn row_refused(&mut self, ctx: &mut Context<Self>, run_id: Uuid) {
+        if self.staged.is_some_and(|staged| staged.run_id == run_id) {
+            self.staged = None;
+        }
+        if self.book.drop_unwritten(run_id) {
+            tracing::warn!(%run_id, "the run's row was refused (its partition or due instant belongs to another instance); not publishing it");
+            self.telemetry.in_flight(-1.0);
+            if let Some(hold) = self.run_timers.remove(&run_id) {
+                ctx.cancel_future(hold);
+            }
+        }
+    }
+
     /// The row of a run waiting for it was written (or `landed` false: its batch failed, or
     /// the wait ran out): the run goes to the broker.
     pub(super) fn row_ready(&mut self, ctx: &mut Context<Self>, run_id: Uuid, landed: bool) {
@@ -132,6 +157,12 @@ impl JobActor {
         let Some(run) = self.book.get(run_id) else {
             return;
         };
+        if !self.dispatcher().leased() {
+            // The partition's lease ran out here: its new owner publishes the run from its
+            // row (same run_id), or the row was never written and the run never happened.
+            tracing::warn!(%run_id, "partition no longer held here; not publishing");
+            return;
+        }
         let about = RunLabel {
             job_id: self.config.job_id.clone(),
             scope: self.config.scope.as_str(),

@@ -77,8 +77,17 @@ impl Handler<RowWritten> for JobActor {
 
     /// A staged run's row landed (its fire needs no database now), or the row a publish
     /// waits for is written (or failed: the publish goes anyway).
-    fn handle(&mut self, RowWritten { run_id, landed }: RowWritten, ctx: &mut Context<Self>) {
+    fn handle(&mut self, written: RowWritten, ctx: &mut Context<Self>) {
+        let RowWritten {
+            run_id,
+            landed,
+            refused,
+        } = written;
         let _span = (!landed).then(|| self.span().entered());
+        if refused {
+            self.row_refused(ctx, run_id);
+            return;
+        }
         if landed {
             self.staged_written(run_id);
         }

@@ -38,7 +38,7 @@ pub use messages::{
 
 use super::EngineContext;
 use crate::job::{JobConfig, JobState};
-use crate::run::{RunRecord, StateWrite};
+use crate::run::{Fence, RunRecord, StateWrite};
 use chain::Chains;
 use dispatch::Dispatcher;
 use run_book::{Fire, RunBook, StagedRun};
@@ -85,6 +85,8 @@ pub struct JobActor {
     fresh: bool,
     /// Fires skipped since the last one that ran.
     skipped_in_a_row: u64,
+    /// The partition lease this actor runs under (cluster mode; epoch 0 on one instance).
+    fence: Fence,
 }
 
 impl JobActor {
@@ -94,8 +96,10 @@ impl JobActor {
         open_runs: Vec<RunRecord>,
         engine: Arc<EngineContext>,
         fresh: bool,
+        fence: Fence,
     ) -> Self {
         JobActor {
+            fence,
             timing: Timing::of(&config, engine.settings.timezone),
             telemetry: JobTelemetry::new(&config, engine.settings.metrics_per_job),
             engine,
@@ -121,7 +125,7 @@ impl JobActor {
     }
 
     fn dispatcher(&self) -> Dispatcher<'_> {
-        Dispatcher::of(&self.engine)
+        Dispatcher::of(&self.engine, self.fence)
     }
 
     fn span(&self) -> tracing::Span {

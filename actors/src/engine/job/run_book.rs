@@ -326,6 +326,15 @@ impl RunBook {
         Some(run)
     }
 
+    /// Forgets a run whose row the database refused before it was published (its partition
+    /// went to another instance, or the due instant has a row already): it never ran here.
+    pub fn drop_unwritten(&mut self, run_id: Uuid) -> bool {
+        let before = self.in_flight.len();
+        self.in_flight
+            .retain(|run| !(run.run_id == run_id && run.phase == Phase::Writing));
+        self.in_flight.len() != before
+    }
+
     /// The broker confirmed `run_id`; None when the run is no longer in flight (reported or
     /// timed out before the confirm came).
     pub fn confirm(&mut self, run_id: Uuid, now: DateTime<Utc>) -> Option<Confirmed> {

@@ -85,6 +85,11 @@ impl JobActor {
             self.arm(ctx);
             return;
         }
+        if !self.dispatcher().leased() {
+            // Cluster mode: the partition's lease ran out here. Its next owner fires this
+            // instant (or catches it up); this actor is about to be stopped.
+            return;
+        }
         let mut fire = Fire::scheduled(due, self.config.default_params.clone());
         fire.staged = self.staged.take().filter(|staged| staged.due_at == due);
         self.start_run(ctx, fire);
