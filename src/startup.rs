@@ -6,7 +6,7 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use actors::engine::cluster::ClusterSettings;
 use actors::engine::{Engine, EngineSettings};
-use actors::{DatabaseTarget, JobService, Store};
+use actors::{DatabaseTarget, JobService, Scope, Store};
 use anyhow::Context;
 
 use crate::configuration::Settings;
@@ -38,7 +38,7 @@ impl Application {
         if let Some(warning) = &exposure_warning {
             tracing::warn!(address = %settings.http_addr, "{warning}");
         }
-        let sqlite_lock = lock_sqlite(&settings.database)?;
+        let sqlite_lock = lock_sqlite(&settings.database, settings.scope)?;
         // Before anything records a metric.
         let metrics = web::Data::new(crate::telemetry::prometheus());
         let store = Store::connect(&settings.database)
@@ -157,10 +157,10 @@ fn engine_settings(settings: &Settings) -> EngineSettings {
     }
 }
 
-/// SQLite serves one instance: a second one on the same file is refused at start-up. The
-/// lock is the operating system's on `{file}.lock`, released when the process ends, even by
-/// `kill -9`.
-fn lock_sqlite(target: &DatabaseTarget) -> anyhow::Result<Option<std::fs::File>> {
+/// SQLite serves one instance per scope: a second one of the same scope on the same file is
+/// refused at start-up. The lock is the operating system's on `{file}.{scope}.lock`, released
+/// when the process ends, even by `kill -9`.
+fn lock_sqlite(target: &DatabaseTarget, scope: Scope) -> anyhow::Result<Option<std::fs::File>> {
     let DatabaseTarget::Sqlite { path } = target else {
         return Ok(None);
     };
@@ -172,7 +172,7 @@ fn lock_sqlite(target: &DatabaseTarget) -> anyhow::Result<Option<std::fs::File>>
             .with_context(|| format!("creating the directory of {}", path.display()))?;
     }
     let mut lock_path = path.clone().into_os_string();
-    lock_path.push(".lock");
+    lock_path.push(format!(".{scope}.lock"));
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -182,8 +182,9 @@ fn lock_sqlite(target: &DatabaseTarget) -> anyhow::Result<Option<std::fs::File>>
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "another jennie-scheduler instance is using the SQLite database {} (SQLite serves \
-             one instance; run several instances on MariaDB, DB_TYPE=MARIADB)",
+            "another jennie-scheduler instance of scope {scope} is using the SQLite database {} \
+             (SQLite serves one instance per scope; run several instances on MariaDB, \
+             DB_TYPE=MARIADB)",
             path.display()
         ),
         Err(std::fs::TryLockError::Error(error)) => Err(error)

@@ -87,6 +87,11 @@ pub struct EngineContext {
     pub events: tokio::sync::broadcast::Sender<EngineEvent>,
     /// The partitions this instance may fire (all of them on one instance).
     pub leases: Arc<cluster::Leases>,
+    /// Cluster mode: who holds which partition, as last read.
+    pub cluster_view: Option<Arc<std::sync::RwLock<cluster::ClusterView>>>,
+    /// Cluster mode: requests to the owners of jobs, and change announcements (set once the
+    /// supervisor runs).
+    pub control: std::sync::OnceLock<cluster::Control>,
 }
 
 /// A running engine. Front ends reach it only through the application service
@@ -104,6 +109,8 @@ pub struct Engine {
     events: tokio::sync::broadcast::Sender<EngineEvent>,
     /// Stops the consumer of the reports queue.
     reports: Arc<report_consumer::ReportThread>,
+    /// Cluster mode's control plane.
+    control: Option<cluster::Control>,
     /// Stopped when the last handle goes (a service dropped without a shutdown fires no more).
     _timer: Arc<precise_timer::TimerThread<job::FireDue>>,
     /// Cluster mode: the lease keeper and what it last saw.
@@ -127,13 +134,14 @@ impl Engine {
                 .ensure_partitions(settings.scope, cluster.partitions)
                 .await?;
             // The first round before any job actor starts: a lone instance fires at once.
-            let (peers, _) = cluster::round_once(
+            let first = cluster::round_once(
                 store.clone(),
                 settings.scope,
                 cluster.clone(),
                 leases.clone(),
             )
             .await?;
+            let peers = first.peers;
             tracing::info!(instance_id = %cluster.instance_id, partitions = cluster.partitions,
                 held = leases.held().len(), peers = peers.len(), "cluster mode: leases taken");
             cluster_view = Some(Arc::new(std::sync::RwLock::new(cluster::ClusterView {
@@ -142,6 +150,7 @@ impl Engine {
                 owned: leases.held(),
                 peers,
                 last_error: None,
+                owners: first.owners,
             })));
             fencing = Some(persistence::Fencing {
                 scope: settings.scope,
@@ -185,6 +194,8 @@ impl Engine {
             read_model: read_model.clone(),
             broker_up,
             leases: leases.clone(),
+            cluster_view: cluster_view.clone(),
+            control: std::sync::OnceLock::new(),
         });
         let reader =
             table_reader::TableReader::start(context.store.clone(), context.settings.scope)
@@ -208,6 +219,18 @@ impl Engine {
             ),
             _ => None,
         };
+        let control = context.settings.cluster.as_ref().map(|cluster| {
+            cluster::ControlPlane {
+                url: context.settings.rabbitmq_url.clone(),
+                scope: context.settings.scope,
+                instance_id: cluster.instance_id.clone(),
+                supervisor: supervisor.clone(),
+            }
+            .spawn()
+        });
+        if let Some(control) = &control {
+            let _ = context.control.set(control.clone());
+        }
         let reports = report_consumer::ReportConsumer {
             url: context.settings.rabbitmq_url.clone(),
             queue: context.settings.reports_queue.clone(),
@@ -222,6 +245,7 @@ impl Engine {
             _timer: Arc::new(timer),
             keeper,
             cluster_view,
+            control,
             supervisor,
             broker,
             persistence,
@@ -233,6 +257,9 @@ impl Engine {
     pub async fn shutdown(&self) {
         self.reports.stop();
         let _ = self.supervisor.send(StopAll).await;
+        if let Some(control) = &self.control {
+            control.stop();
+        }
         let _ = self.persistence.send(FlushAndStop).await;
         if let Some(keeper) = &self.keeper {
             // After the last writes: the next owner starts from them.

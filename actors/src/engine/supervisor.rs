@@ -8,6 +8,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
+use super::cluster::control::{Reply, Request};
 use super::cluster::Held;
 use super::job::{
     GetNextDue, JobActor, Reload, ReportRefused, RunNow, RunNowRejected, SettleReport, Settlement,
@@ -361,6 +362,7 @@ impl Handler<Upsert> for Supervisor {
         let job_id = job.config.job_id.clone();
         self.removed.remove(&job_id);
         self.upsert(job, false);
+        self.announce(&job_id);
         let addr = self.jobs.get(&job_id).and_then(|entry| entry.addr.clone());
         Box::pin(async move {
             match addr {
@@ -377,6 +379,7 @@ impl Handler<Remove> for Supervisor {
     fn handle(&mut self, Remove(job_id): Remove, _: &mut Context<Self>) {
         self.removed.insert(job_id.clone(), Utc::now());
         self.remove(&job_id);
+        self.announce(&job_id);
     }
 }
 
@@ -389,21 +392,17 @@ impl Supervisor {
         &mut self,
         job_id: String,
         message: M,
+        route: bool,
         ctx: &mut Context<Self>,
     ) -> ResponseFuture<Result<M::Result, JobUnavailable>>
     where
-        M: Message + Send + 'static,
+        M: Routed,
         M::Result: Send,
         JobActor: Handler<M>,
     {
         let live = (self.jobs.get(&job_id)).and_then(Entry::live).cloned();
         if live.is_none() && self.fence_of(&job_id).is_none() {
-            let partition = self.engine.leases.partition_of(&job_id);
-            return Box::pin(async move {
-                Err(JobUnavailable::Elsewhere(format!(
-                    "partition {partition} is not held by this instance"
-                )))
-            });
+            return self.route(job_id, message, route);
         }
         let adopt = (live.is_none() && !self.removed.contains_key(&job_id)).then(|| {
             let scope = self.engine.settings.scope;
@@ -455,7 +454,7 @@ impl Handler<RunJobNow> for Supervisor {
     type Result = ResponseFuture<Result<Result<uuid::Uuid, RunNowRejected>, JobUnavailable>>;
 
     fn handle(&mut self, message: RunJobNow, ctx: &mut Context<Self>) -> Self::Result {
-        self.forward(message.job_id, message.run_now, ctx)
+        self.forward(message.job_id, message.run_now, true, ctx)
     }
 }
 
@@ -463,7 +462,7 @@ impl Handler<SettleJobReport> for Supervisor {
     type Result = ResponseFuture<Result<Result<Settlement, ReportRefused>, JobUnavailable>>;
 
     fn handle(&mut self, message: SettleJobReport, ctx: &mut Context<Self>) -> Self::Result {
-        self.forward(message.job_id, message.settle, ctx)
+        self.forward(message.job_id, message.settle, true, ctx)
     }
 }
 
@@ -571,6 +570,224 @@ impl Handler<Held> for Supervisor {
                 started += 1;
             }
             tracing::info!(partitions = ?gained.keys().collect::<Vec<_>>(), jobs = started, "partitions taken over; their jobs started");
+        }));
+    }
+}
+
+impl Supervisor {
+    /// Cluster mode: tells the other instances that a job changed through this one.
+    fn announce(&self, job_id: &str) {
+        if let Some(control) = self.engine.control.get() {
+            control.announce(job_id);
+        }
+    }
+
+    /// A message for a job whose partition this instance does not hold: sent to the instance
+    /// that holds it (`route`), or refused (a message a peer sent here, or no owner known).
+    fn route<M: Routed>(
+        &self,
+        job_id: String,
+        message: M,
+        route: bool,
+    ) -> ResponseFuture<Result<M::Result, JobUnavailable>> {
+        let partition = self.engine.leases.partition_of(&job_id);
+        let owner = (self.engine.cluster_view.as_ref()).and_then(|view| {
+            let view = view.read().unwrap_or_else(|poison| poison.into_inner());
+            view.owner_of(partition).map(str::to_string)
+        });
+        let control = self.engine.control.get().cloned();
+        let me = self
+            .engine
+            .settings
+            .cluster
+            .as_ref()
+            .map(|c| c.instance_id.clone());
+        let request = message.request(&job_id);
+        Box::pin(async move {
+            let elsewhere = |why: String| Err(JobUnavailable::Elsewhere(why));
+            let (true, Some(owner), Some(control)) = (route, owner, control) else {
+                return elsewhere(format!(
+                    "no instance is known to hold partition {partition} right now; try again"
+                ));
+            };
+            if Some(&owner) == me.as_ref() {
+                return elsewhere(format!(
+                    "partition {partition} is changing hands; try again"
+                ));
+            }
+            match control.ask(&owner, request).await {
+                Ok(reply) => M::answer(reply),
+                Err(why) => elsewhere(why),
+            }
+        })
+    }
+}
+
+/// A message a job actor answers that can be sent to the instance holding the job instead.
+pub(crate) trait Routed: Message + Send + 'static {
+    fn request(&self, job_id: &str) -> Request;
+    fn answer(reply: Reply) -> Result<Self::Result, JobUnavailable>;
+}
+
+/// What any answer but the expected ones means: the owner could not decide.
+fn not_decided<T>(reply: Reply) -> Result<T, JobUnavailable> {
+    match reply {
+        Reply::NotFound => Err(JobUnavailable::NotFound),
+        Reply::Unavailable { reason } => Err(JobUnavailable::Elsewhere(reason)),
+        other => Err(JobUnavailable::Elsewhere(format!(
+            "unexpected answer from the job's instance: {other:?}"
+        ))),
+    }
+}
+
+impl Routed for RunNow {
+    fn request(&self, job_id: &str) -> Request {
+        Request::RunNow {
+            job_id: job_id.to_string(),
+            params: self.params.clone(),
+            force: self.force,
+        }
+    }
+
+    fn answer(reply: Reply) -> Result<Self::Result, JobUnavailable> {
+        match reply {
+            Reply::Started { run_id } => Ok(Ok(run_id)),
+            Reply::Rejected {
+                in_flight,
+                max_parallel,
+            } => Ok(Err(RunNowRejected {
+                in_flight,
+                max_parallel,
+            })),
+            other => not_decided(other),
+        }
+    }
+}
+
+impl Routed for SettleReport {
+    fn request(&self, job_id: &str) -> Request {
+        Request::Settle {
+            job_id: job_id.to_string(),
+            report: self.0.clone(),
+        }
+    }
+
+    fn answer(reply: Reply) -> Result<Self::Result, JobUnavailable> {
+        match reply {
+            Reply::Settled {
+                run_id,
+                status,
+                counted,
+                reschedule,
+                duration_seconds,
+            } => {
+                let status = crate::run::RunStatus::parse(&status).ok_or_else(|| {
+                    JobUnavailable::Elsewhere(format!("unknown run status '{status}'"))
+                })?;
+                Ok(Ok(Settlement {
+                    run_id,
+                    status,
+                    counted,
+                    reschedule,
+                    duration_seconds,
+                }))
+            }
+            Reply::UnknownRun { run_id } => Ok(Err(ReportRefused::UnknownRun(run_id))),
+            Reply::NoRunInFlight => Ok(Err(ReportRefused::NoRunInFlight)),
+            other => not_decided(other),
+        }
+    }
+}
+
+/// A request a peer forwarded here: handled for a job whose partition this instance holds,
+/// never forwarded again.
+#[derive(Message)]
+#[rtype(result = "Reply")]
+pub struct FromPeer(pub Request);
+
+impl Handler<FromPeer> for Supervisor {
+    type Result = ResponseFuture<Reply>;
+
+    fn handle(&mut self, FromPeer(request): FromPeer, ctx: &mut Context<Self>) -> Self::Result {
+        let unavailable = |error: JobUnavailable| match error {
+            JobUnavailable::NotFound => Reply::NotFound,
+            other => Reply::Unavailable {
+                reason: other.to_string(),
+            },
+        };
+        match request {
+            Request::RunNow {
+                job_id,
+                params,
+                force,
+            } => {
+                let asked = self.forward(job_id, RunNow { params, force }, false, ctx);
+                Box::pin(async move {
+                    match asked.await {
+                        Ok(Ok(run_id)) => Reply::Started { run_id },
+                        Ok(Err(rejected)) => Reply::Rejected {
+                            in_flight: rejected.in_flight,
+                            max_parallel: rejected.max_parallel,
+                        },
+                        Err(error) => unavailable(error),
+                    }
+                })
+            }
+            Request::Settle { job_id, report } => {
+                let asked = self.forward(job_id, SettleReport(report), false, ctx);
+                Box::pin(async move {
+                    match asked.await {
+                        Ok(Ok(settled)) => Reply::Settled {
+                            run_id: settled.run_id,
+                            status: settled.status.as_str().to_string(),
+                            counted: settled.counted,
+                            reschedule: settled.reschedule,
+                            duration_seconds: settled.duration_seconds,
+                        },
+                        Ok(Err(ReportRefused::UnknownRun(run_id))) => Reply::UnknownRun { run_id },
+                        Ok(Err(ReportRefused::NoRunInFlight)) => Reply::NoRunInFlight,
+                        Ok(Err(ReportRefused::Database(error))) => Reply::Unavailable {
+                            reason: error.to_string(),
+                        },
+                        Err(error) => unavailable(error),
+                    }
+                })
+            }
+        }
+    }
+}
+
+/// A peer changed `job_id`: read its row now (its owner applies the change at once).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Refresh(pub String);
+
+impl Handler<Refresh> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, Refresh(job_id): Refresh, ctx: &mut Context<Self>) {
+        let (store, scope) = (self.engine.store.clone(), self.engine.settings.scope);
+        let asked = Utc::now();
+        let reading = async move { store.get_job(scope, &job_id).await.map(|job| (job_id, job)) };
+        ctx.spawn(reading.into_actor(self).map(move |read, actor, _| match read {
+            Ok((_, Some(job))) => {
+                let settled = (actor.jobs.get(&job.config.job_id))
+                    .is_none_or(|entry| entry.touched_at < asked);
+                if settled {
+                    actor.removed.remove(&job.config.job_id);
+                    actor.upsert(job, true);
+                }
+            }
+            Ok((job_id, None)) => {
+                if actor.jobs.contains_key(&job_id) {
+                    tracing::info!(%job_id, "job deleted through another instance; stopping it");
+                    actor.removed.insert(job_id.clone(), Utc::now());
+                    actor.remove(&job_id);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "reading a job another instance changed failed; the next table read picks it up")
+            }
         }));
     }
 }

@@ -49,6 +49,25 @@ pub struct ClusterView {
     pub peers: Vec<Peer>,
     /// The last round's database error, if it failed.
     pub last_error: Option<String>,
+    /// Who holds each partition whose lease is live, as last read (to route requests).
+    #[serde(skip)]
+    pub owners: std::collections::HashMap<u32, String>,
+}
+
+impl ClusterView {
+    /// The instance holding `partition`, as last read.
+    pub fn owner_of(&self, partition: u32) -> Option<&str> {
+        self.owners.get(&partition).map(String::as_str)
+    }
+}
+
+/// What a round saw.
+pub struct RoundOutcome {
+    pub peers: Vec<Peer>,
+    /// Partitions given up this round (released in the table the next).
+    pub released: Vec<u32>,
+    /// Live owners by partition.
+    pub owners: std::collections::HashMap<u32, String>,
 }
 
 /// The partitions held now: sent to the supervisor after every round.
@@ -113,9 +132,10 @@ impl LeaseKeeper {
             actor.busy = false;
             let mut view = actor.view.write().unwrap_or_else(|poison| poison.into_inner());
             match result {
-                Ok((peers, released)) => {
-                    actor.releasing = released;
-                    view.peers = peers;
+                Ok(outcome) => {
+                    actor.releasing = outcome.released;
+                    view.peers = outcome.peers;
+                    view.owners = outcome.owners;
                     view.last_error = None;
                 }
                 Err(error) => {
@@ -143,7 +163,7 @@ pub async fn round_once(
     scope: Scope,
     settings: ClusterSettings,
     leases: Arc<Leases>,
-) -> Result<(Vec<Peer>, Vec<u32>), StoreError> {
+) -> Result<RoundOutcome, StoreError> {
     round(store, scope, settings, leases, Vec::new()).await
 }
 
@@ -154,7 +174,7 @@ async fn round(
     settings: ClusterSettings,
     leases: Arc<Leases>,
     releasing: Vec<u32>,
-) -> Result<(Vec<Peer>, Vec<u32>), StoreError> {
+) -> Result<RoundOutcome, StoreError> {
     let me = settings.instance_id.as_str();
     let ttl = settings.lease_ttl;
     let valid_for = ttl.saturating_sub(settings.margin());
@@ -210,7 +230,21 @@ async fn round(
             taken += 1;
         }
     }
-    Ok((peers, plan.release))
+    let mut owners: std::collections::HashMap<u32, String> = (rows.iter())
+        .filter(|row| row.live)
+        .filter_map(|row| Some((row.partition, row.owner.clone()?)))
+        .collect();
+    for (partition, _) in leases.held() {
+        owners.insert(partition, me.to_string());
+    }
+    for partition in &plan.release {
+        owners.remove(partition);
+    }
+    Ok(RoundOutcome {
+        peers,
+        released: plan.release,
+        owners,
+    })
 }
 
 impl Actor for LeaseKeeper {

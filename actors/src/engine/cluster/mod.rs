@@ -6,8 +6,10 @@
 //! has it (the persistence actor's fenced batches).
 
 mod balance;
+pub mod control;
 mod keeper;
 mod leases;
 
+pub use control::{Control, ControlPlane};
 pub use keeper::{round_once, ClusterSettings, ClusterView, Held, LeaseKeeper, ReleaseAll};
 pub use leases::{partition_of, Leases};

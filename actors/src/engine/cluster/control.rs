@@ -1,0 +1,365 @@
+//! The cluster's control plane, over RabbitMQ: every instance consumes its own exclusive queue
+//! `{scope}.control.{instance_id}`, bound to the fanout exchange `{scope}.control`.
+//! - A run-now or a report for a job whose partition another instance holds is sent to that
+//!   instance's queue as a [`Request`] and answered on RabbitMQ's direct reply-to (the owner
+//!   handles it as if it had come in itself, but never forwards it again).
+//! - A job created, changed or deleted through one instance is announced on the fanout
+//!   exchange ([`Announce`]); every other instance re-reads that job's row at once, so the
+//!   owner applies the change without waiting for its next read of the table.
+//!
+//! The control connection is its own (the publishing one carries fires only) and reconnects
+//! with backoff; while it is down, forwarded requests fail (503, try again) and changes reach
+//! the owner by the table reads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::Addr;
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+use worker::RunReport;
+
+use crate::engine::supervisor::{FromPeer, Refresh, Supervisor};
+use crate::job::Scope;
+
+/// How long a forwarded request waits for the owner's answer.
+pub const ASK_TIMEOUT: Duration = Duration::from_secs(5);
+const MIN_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
+
+/// A message for the owner of a job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Request {
+    RunNow {
+        job_id: String,
+        params: Option<Map<String, Value>>,
+        force: bool,
+    },
+    Settle {
+        job_id: String,
+        report: RunReport,
+    },
+}
+
+/// The owner's answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Reply {
+    Started {
+        run_id: Uuid,
+    },
+    Rejected {
+        in_flight: usize,
+        max_parallel: i64,
+    },
+    Settled {
+        run_id: Option<Uuid>,
+        status: String,
+        counted: bool,
+        reschedule: bool,
+        duration_seconds: Option<f64>,
+    },
+    UnknownRun {
+        run_id: Uuid,
+    },
+    NoRunInFlight,
+    NotFound,
+    /// The owner could not answer (its database, or it no longer holds the job).
+    Unavailable {
+        reason: String,
+    },
+}
+
+/// A job changed through the instance `from`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Announce {
+    pub from: String,
+    pub job_id: String,
+}
+
+enum Outgoing {
+    Ask {
+        instance: String,
+        request: Request,
+        answer: oneshot::Sender<Reply>,
+    },
+    Announce(String),
+}
+
+/// The handle the engine keeps: ask an owner, announce a change.
+#[derive(Clone)]
+pub struct Control {
+    outgoing: mpsc::UnboundedSender<Outgoing>,
+    stop: Arc<watch::Sender<bool>>,
+}
+
+impl Control {
+    /// Asks `instance` to handle `request`; answers its reply, or why none came.
+    pub async fn ask(&self, instance: &str, request: Request) -> Result<Reply, String> {
+        let (answer, reply) = oneshot::channel();
+        (self.outgoing)
+            .send(Outgoing::Ask {
+                instance: instance.to_string(),
+                request,
+                answer,
+            })
+            .map_err(|_| "the control connection stopped".to_string())?;
+        match tokio::time::timeout(ASK_TIMEOUT, reply).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) => Err(format!("instance {instance} could not be reached")),
+            Err(_) => Err(format!(
+                "instance {instance} did not answer within {} s",
+                ASK_TIMEOUT.as_secs()
+            )),
+        }
+    }
+
+    /// Tells the other instances that `job_id` changed.
+    pub fn announce(&self, job_id: &str) {
+        let _ = self.outgoing.send(Outgoing::Announce(job_id.to_string()));
+    }
+
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Where the control plane runs.
+pub struct ControlPlane {
+    pub url: String,
+    pub scope: Scope,
+    pub instance_id: String,
+    pub supervisor: Addr<Supervisor>,
+}
+
+impl ControlPlane {
+    fn queue(scope: Scope, instance_id: &str) -> String {
+        format!("{scope}.control.{instance_id}")
+    }
+
+    fn exchange(&self) -> String {
+        format!("{}.control", self.scope)
+    }
+
+    /// Starts the control plane (on the current actix system).
+    pub fn spawn(self) -> Control {
+        let (outgoing, mut requests) = mpsc::unbounded_channel();
+        let (stop, mut stopped) = watch::channel(false);
+        actix::spawn(async move {
+            let mut backoff = MIN_BACKOFF;
+            loop {
+                if *stopped.borrow() {
+                    return;
+                }
+                match self.run(&mut requests, &mut stopped, &mut backoff).await {
+                    Ok(()) => return,
+                    Err(error) => {
+                        tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64,
+                            "cluster control connection unavailable");
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = stopped.changed() => return,
+                        }
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                }
+            }
+        });
+        Control {
+            outgoing,
+            stop: Arc::new(stop),
+        }
+    }
+
+    /// One connection's life: `Ok` when stopped.
+    async fn run(
+        &self,
+        requests: &mut mpsc::UnboundedReceiver<Outgoing>,
+        stopped: &mut watch::Receiver<bool>,
+        backoff: &mut Duration,
+    ) -> Result<(), lapin::Error> {
+        let properties =
+            ConnectionProperties::default().with_connection_name("jennie-scheduler control".into());
+        let connection = Connection::connect(&self.url, properties).await?;
+        let channel = connection.create_channel().await?;
+        let queue = Self::queue(self.scope, &self.instance_id);
+        let exchange = self.exchange();
+        channel
+            .exchange_declare(
+                exchange.as_str().into(),
+                ExchangeKind::Fanout,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        let exclusive = QueueDeclareOptions {
+            exclusive: true,
+            auto_delete: true,
+            ..Default::default()
+        };
+        (channel.queue_declare(queue.as_str().into(), exclusive, FieldTable::default())).await?;
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                exchange.as_str().into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let no_ack = BasicConsumeOptions {
+            no_ack: true,
+            ..Default::default()
+        };
+        let mut incoming = channel
+            .basic_consume(
+                queue.as_str().into(),
+                "jennie-control".into(),
+                no_ack,
+                FieldTable::default(),
+            )
+            .await?;
+        let mut replies = channel
+            .basic_consume(
+                DIRECT_REPLY_TO.into(),
+                "jennie-control-replies".into(),
+                no_ack,
+                FieldTable::default(),
+            )
+            .await?;
+        tracing::info!(%queue, "cluster control plane connected");
+        *backoff = MIN_BACKOFF;
+        let waiting: Arc<Mutex<HashMap<String, oneshot::Sender<Reply>>>> = Arc::default();
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => {
+                    let _ = connection.close(200, "stopping".into()).await;
+                    return Ok(());
+                }
+                outgoing = requests.recv() => match outgoing {
+                    None => return Ok(()),
+                    Some(Outgoing::Announce(job_id)) => {
+                        let body = serde_json::to_vec(&Announce { from: self.instance_id.clone(), job_id })
+                            .unwrap_or_default();
+                        channel
+                            .basic_publish(exchange.as_str().into(), "".into(), BasicPublishOptions::default(),
+                                &body, BasicProperties::default().with_type("announce".into()))
+                            .await?;
+                    }
+                    Some(Outgoing::Ask { instance, request, answer }) => {
+                        let correlation = Uuid::new_v4().to_string();
+                        let body = serde_json::to_vec(&request).unwrap_or_default();
+                        let properties = BasicProperties::default()
+                            .with_type("request".into())
+                            .with_correlation_id(correlation.as_str().into())
+                            .with_reply_to(DIRECT_REPLY_TO.into());
+                        lock(&waiting).insert(correlation.clone(), answer);
+                        let target = Self::queue(self.scope, &instance);
+                        let published = channel
+                            .basic_publish("".into(), target.as_str().into(), BasicPublishOptions {
+                                mandatory: true, ..Default::default() }, &body, properties)
+                            .await;
+                        if let Err(error) = published {
+                            lock(&waiting).remove(&correlation);
+                            return Err(error);
+                        }
+                        // Forget answers that never come (the owner died): the asker times out.
+                        let waiting = waiting.clone();
+                        actix::spawn(async move {
+                            tokio::time::sleep(ASK_TIMEOUT).await;
+                            lock(&waiting).remove(&correlation);
+                        });
+                    }
+                },
+                reply = replies.next() => match reply {
+                    Some(Ok(delivery)) => {
+                        let correlation = delivery.properties.correlation_id().as_ref().map(|id| id.to_string());
+                        let answer = correlation.and_then(|id| lock(&waiting).remove(&id));
+                        if let (Some(answer), Ok(reply)) = (answer, serde_json::from_slice::<Reply>(&delivery.data)) {
+                            let _ = answer.send(reply);
+                        }
+                    }
+                    Some(Err(error)) => return Err(error),
+                    None => return Err(lapin::ErrorKind::InvalidChannelState(lapin::ChannelState::Closed, "the control consumer ended").into()),
+                },
+                message = incoming.next() => match message {
+                    Some(Ok(delivery)) => self.handle(&channel, delivery),
+                    Some(Err(error)) => return Err(error),
+                    None => return Err(lapin::ErrorKind::InvalidChannelState(lapin::ChannelState::Closed, "the control consumer ended").into()),
+                },
+            }
+        }
+    }
+
+    /// A request from a peer (answered on its reply-to) or a peer's announcement.
+    fn handle(&self, channel: &Channel, delivery: lapin::message::Delivery) {
+        let kind = delivery
+            .properties
+            .kind()
+            .as_ref()
+            .map(|kind| kind.to_string());
+        let supervisor = self.supervisor.clone();
+        if kind.as_deref() == Some("announce") {
+            if let Ok(announce) = serde_json::from_slice::<Announce>(&delivery.data) {
+                if announce.from != self.instance_id {
+                    supervisor.do_send(Refresh(announce.job_id));
+                }
+            }
+            return;
+        }
+        let Ok(request) = serde_json::from_slice::<Request>(&delivery.data) else {
+            tracing::warn!(
+                bytes = delivery.data.len(),
+                "ignoring an unreadable control message"
+            );
+            return;
+        };
+        let (Some(reply_to), Some(correlation)) = (
+            delivery.properties.reply_to().clone(),
+            delivery.properties.correlation_id().clone(),
+        ) else {
+            return;
+        };
+        let channel = channel.clone();
+        actix::spawn(async move {
+            let reply = (supervisor.send(FromPeer(request)).await).unwrap_or_else(|error| {
+                Reply::Unavailable {
+                    reason: error.to_string(),
+                }
+            });
+            let body = serde_json::to_vec(&reply).unwrap_or_default();
+            let properties = BasicProperties::default().with_correlation_id(correlation);
+            if let Err(error) = channel
+                .basic_publish(
+                    "".into(),
+                    reply_to.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    properties,
+                )
+                .await
+            {
+                tracing::warn!(%error, "could not answer a peer's request");
+            }
+        });
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
