@@ -239,3 +239,115 @@ async fn a_broker_outage_is_one_alert_and_its_recovery_another() {
     drop(app);
     fake.stop().await;
 }
+
+/// Stops MariaDB; starts it again when dropped, also on a failed assertion.
+struct DatabaseStopped;
+
+impl DatabaseStopped {
+    fn now() -> DatabaseStopped {
+        let status = Command::new("mysqladmin")
+            .args(["-uroot", "shutdown"])
+            .status()
+            .unwrap_or_else(|error| panic!("mysqladmin shutdown: {error} (is MariaDB installed?)"));
+        assert!(status.success(), "mysqladmin shutdown failed: {status}");
+        DatabaseStopped
+    }
+}
+
+impl Drop for DatabaseStopped {
+    fn drop(&mut self) {
+        let _ = Command::new("install")
+            .args(["-d", "-o", "mysql", "-g", "mysql", "/run/mysqld"])
+            .status();
+        let _ = Command::new("start-stop-daemon")
+            .args([
+                "--start",
+                "--oknodo",
+                "--background",
+                "--exec",
+                "/usr/sbin/mariadbd",
+            ])
+            .status();
+        for _ in 0..120 {
+            let up = Command::new("mysqladmin")
+                .args(["-uroot", "ping"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success());
+            if up {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_mariadb_restart_under_a_cluster_fires_nothing_twice_and_loses_no_run_row() {
+    use crate::cluster::{assert_no_double_fire, Cluster, TTL_SECONDS};
+    use sea_orm::ConnectionTrait;
+
+    let cluster = Cluster::start(2).await;
+    let mut queue = TestQueue::new("real").await;
+    cluster.balanced(&[0, 1], Duration::from_secs(20)).await;
+    let jobs = cluster.create_jobs(30, &queue.name).await;
+    let mut received = queue.collect_for(Duration::from_secs(3)).await;
+
+    let stopped = DatabaseStopped::now();
+    received.extend(
+        queue
+            .collect_for(Duration::from_secs(2 * TTL_SECONDS))
+            .await,
+    );
+    drop(stopped);
+    let back_at = chrono::Utc::now();
+    cluster.balanced(&[0, 1], Duration::from_secs(30)).await;
+    received.extend(queue.collect_for(Duration::from_secs(6)).await);
+
+    let repeats = assert_no_double_fire(&received);
+    for job_id in &jobs {
+        assert!(
+            received
+                .iter()
+                .any(|message| message.body["job_id"] == json!(job_id)
+                    && message.received_at > back_at),
+            "{job_id} fires again once the database is back"
+        );
+    }
+    // Every run that went out has its row once the writes landed.
+    let connection = cluster.database.connection().await;
+    let published: HashSet<String> = (received.iter())
+        .filter_map(|message| message.body["run_id"].as_str().map(str::to_string))
+        .collect();
+    let mut missing = published.clone();
+    for _ in 0..40 {
+        let rows = connection
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::MySql,
+                "SELECT run_id FROM job_runs".to_string(),
+            ))
+            .await
+            .expect("read the run rows");
+        let recorded: HashSet<String> = rows
+            .iter()
+            .filter_map(|row| row.try_get::<String>("", "run_id").ok())
+            .collect();
+        missing = published.difference(&recorded).cloned().collect();
+        if missing.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!(
+        "{} runs published around a MariaDB restart, {repeats} again under their run_id",
+        published.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "{} published runs have no row: {:?}",
+        missing.len(),
+        missing.iter().take(3).collect::<Vec<_>>()
+    );
+    queue.delete().await;
+}

@@ -110,6 +110,16 @@ async fn write_batch(
     })
 }
 
+/// Answers once every write buffered now is committed (at most [`DRAIN_WAIT`]); a retry
+/// waiting for its backoff is tried at once. A partition taken over reads its rows after
+/// this, so it starts from this instance's own last writes.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+/// The longest [`Drain`] waits.
+pub const DRAIN_WAIT: Duration = Duration::from_secs(3);
+
 /// Write what is buffered now (one attempt), then stop (service shutdown).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -147,6 +157,8 @@ pub struct PersistenceActor {
     awaited: Vec<(uuid::Uuid, Recipient<RowWritten>)>,
     /// Told every committed write, so reads show what the table holds.
     read_model: std::sync::Arc<super::ReadModel>,
+    /// Waiting for the buffer to be committed ([`Drain`]).
+    drains: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl PersistenceActor {
@@ -170,6 +182,7 @@ impl PersistenceActor {
             checkpointing: false,
             awaited: Vec::new(),
             read_model,
+            drains: Vec::new(),
         }
     }
 
@@ -222,6 +235,7 @@ impl PersistenceActor {
                                 .set(actor.buffer.len() as f64);
                             actor.count_inserts(&batch);
                             actor.flush(ctx);
+                            actor.notify_drained();
                         }
                         Err(error) => {
                             metrics::counter!(crate::metrics::STATE_WRITE_FAILURES_TOTAL)
@@ -273,7 +287,8 @@ impl PersistenceActor {
             match result {
                 Ok(applied) => {
                     actor.read_model.apply(&applied);
-                    actor.flush(ctx)
+                    actor.flush(ctx);
+                    actor.notify_drained();
                 }
                 Err((batch, applied)) => {
                     actor.read_model.apply(&applied);
@@ -298,6 +313,15 @@ impl PersistenceActor {
                 }
             }
         }));
+    }
+
+    /// Tells the [`Drain`] waiters when nothing is left to write.
+    fn notify_drained(&mut self) {
+        if self.buffer.is_empty() && !self.flushing {
+            for waiter in self.drains.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
     }
 
     fn count_inserts(&mut self, batch: &[StateWrite]) {
@@ -438,5 +462,26 @@ impl Handler<FlushAndStop> for PersistenceActor {
             .into_actor(self)
             .map(|_, _, ctx| ctx.stop()),
         )
+    }
+}
+
+impl Handler<Drain> for PersistenceActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) -> Self::Result {
+        if self.buffer.is_empty() && !self.flushing {
+            return Box::pin(async {});
+        }
+        let (waiter, drained) = tokio::sync::oneshot::channel();
+        self.drains.push(waiter);
+        if self.retry_scheduled {
+            // Try now rather than at the end of the backoff.
+            self.retry_scheduled = false;
+            self.retry = MIN_RETRY;
+        }
+        self.flush(ctx);
+        Box::pin(async move {
+            let _ = tokio::time::timeout(DRAIN_WAIT, drained).await;
+        })
     }
 }

@@ -529,7 +529,11 @@ impl Handler<Held> for Supervisor {
             return;
         }
         let (store, scope) = (self.engine.store.clone(), self.engine.settings.scope);
+        let persistence = self.engine.persistence.clone();
         let reading = async move {
+            // This instance's own writes first (a partition held before, lost while the
+            // database was away, and taken back): its rows are then as it left them.
+            let _ = persistence.send(super::persistence::Drain).await;
             let jobs = store.list_jobs(scope).await?;
             let runs = store.open_runs(scope).await?;
             Ok::<_, StoreError>((jobs, runs))

@@ -160,20 +160,28 @@ impl Store {
     }
 
     /// Takes `partition` for `instance` when it is free, its lease ran out, or `instance`
-    /// holds it already (a restart under the same id): its epoch goes up by one. Answers the
-    /// new epoch, or None when another instance holds it.
+    /// holds it already (a restart under the same id). Its epoch goes up by one, unless this
+    /// process held it last at `last_epoch` and nobody took it since (then its writes made
+    /// under that epoch and not yet committed stay valid). Answers the epoch, or None when
+    /// another instance holds it.
     pub async fn claim_lease(
         &self,
         scope: Scope,
         instance: &str,
         partition: u32,
         ttl: std::time::Duration,
+        last_epoch: u64,
     ) -> Result<Option<u64>, StoreError> {
-        let sql = "UPDATE scheduler_leases SET owner = ?, epoch = epoch + 1, \
+        // MariaDB applies SET assignments left to right: the epoch is decided before the
+        // owner is overwritten.
+        let sql = "UPDATE scheduler_leases \
+            SET epoch = IF(owner <=> ? AND epoch = ?, epoch, epoch + 1), owner = ?, \
             expires_at = NOW(3) + INTERVAL ? MICROSECOND \
             WHERE scope = ? AND partition_no = ? \
             AND (owner IS NULL OR owner = ? OR expires_at IS NULL OR expires_at <= NOW(3))";
         let values = vec![
+            instance.into(),
+            (last_epoch as i64).into(),
             instance.into(),
             interval_micros(ttl),
             scope.as_str().into(),

@@ -222,7 +222,8 @@ async fn round(
             break;
         }
         let sent = Instant::now();
-        if let Some(epoch) = store.claim_lease(scope, me, partition, ttl).await? {
+        let last = leases.last_epoch(partition);
+        if let Some(epoch) = store.claim_lease(scope, me, partition, ttl, last).await? {
             tracing::info!(partition, epoch, "took a partition");
             metrics::counter!(crate::metrics::CLUSTER_LEASE_CHANGES_TOTAL, "change" => "gained")
                 .increment(1);

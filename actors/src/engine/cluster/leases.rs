@@ -24,6 +24,8 @@ struct Slot {
     epoch: AtomicU64,
     /// Until when (milliseconds after `Leases::base`) this instance may act on it.
     valid_until_ms: AtomicU64,
+    /// The epoch this process held it at last (kept when revoked).
+    last_epoch: AtomicU64,
 }
 
 /// The leases this instance holds.
@@ -52,6 +54,7 @@ impl Leases {
                 .map(|_| Slot {
                     epoch: AtomicU64::new(0),
                     valid_until_ms: AtomicU64::new(0),
+                    last_epoch: AtomicU64::new(0),
                 })
                 .collect(),
             cluster: true,
@@ -108,6 +111,7 @@ impl Leases {
             slot.valid_until_ms
                 .store(self.millis(valid_until), Ordering::Release);
             slot.epoch.store(epoch, Ordering::Release);
+            slot.last_epoch.store(epoch, Ordering::Release);
         }
     }
 
@@ -117,6 +121,12 @@ impl Leases {
             slot.epoch.store(0, Ordering::Release);
             slot.valid_until_ms.store(0, Ordering::Release);
         }
+    }
+
+    /// The epoch this process held `partition` at last (0: never).
+    pub fn last_epoch(&self, partition: u32) -> u64 {
+        (self.slots.get(partition as usize))
+            .map_or(0, |slot| slot.last_epoch.load(Ordering::Acquire))
     }
 
     /// The partitions held now, with their epochs.
