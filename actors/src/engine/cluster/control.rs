@@ -92,7 +92,7 @@ pub struct Announce {
 enum Outgoing {
     Ask {
         instance: String,
-        request: Request,
+        request: Box<Request>,
         answer: oneshot::Sender<Reply>,
     },
     Announce(String),
@@ -112,7 +112,7 @@ impl Control {
         (self.outgoing)
             .send(Outgoing::Ask {
                 instance: instance.to_string(),
-                request,
+                request: Box::new(request),
                 answer,
             })
             .map_err(|_| "the control connection stopped".to_string())?;
