@@ -409,3 +409,30 @@ async fn any_instance_answers_for_every_job_and_a_change_reaches_its_owner_withi
     );
     queue.delete().await;
 }
+
+#[actix_web::test]
+async fn the_overview_shows_this_instance_its_partitions_and_its_peers() {
+    let cluster = Cluster::start(2).await;
+    let owned = cluster.balanced(&[0, 1], Duration::from_secs(20)).await;
+    let browser = crate::browser::Browser::start(1280, 900).await;
+    browser
+        .goto(&format!("{}/ui/", cluster.instances[0].base))
+        .await;
+
+    let peers = browser
+        .wait_text("#peers", 15, |peers| {
+            peers.contains("i0 (this one)") && peers.contains("i1")
+        })
+        .await;
+    let held = browser
+        .wait_text("#owned", 10, |owned| {
+            owned.ends_with(&format!("of {PARTITIONS}"))
+        })
+        .await;
+    browser.quit().await;
+    assert_eq!(
+        held,
+        format!("{} of {PARTITIONS}", owned[&0].len()),
+        "{peers}"
+    );
+}

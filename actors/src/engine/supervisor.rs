@@ -212,7 +212,8 @@ impl Supervisor {
                         addr.do_send(Reload(config.clone()));
                     }
                 }
-                if from_table {
+                if from_table && runs_here {
+                    // The engine's own state here is newer than the row's.
                     self.engine.read_model.put_reconciled(config, job.state);
                 } else {
                     self.engine.read_model.put(config, job.state);
@@ -308,10 +309,12 @@ impl Supervisor {
                 let entry = actor.jobs.get(&job.config.job_id);
                 // A row the engine already runs as it is (same configuration, same
                 // `updated_at`) needs nothing: most rows of a full read.
+                // (A job another instance runs is always taken: its row is the only source
+                // of its state here.)
                 let unchanged = entry.is_some_and(|entry| {
                     entry.digest == digest
                         && entry.updated_at == job.state.updated_at
-                        && !entry.died()
+                        && entry.addr.as_ref().is_some_and(|addr| addr.connected())
                 });
                 if !removed && !unchanged && entry.is_none_or(settled) {
                     actor.upsert_with(job, digest, true);

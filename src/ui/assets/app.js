@@ -229,6 +229,28 @@ function jobTable(jobs, id) {
     h("tbody", {}, jobRows(jobs)));
 }
 
+// Cluster mode (MariaDB): this instance, the partitions it holds and its live peers.
+function clusterPanel(c) {
+  if (!c || c.mode !== "cluster") {
+    return h("div", { id: "cluster" }, h("h2", {}, "Instances"), h("p", { class: "muted" }, "One instance runs every job of this scope (SQLite)."));
+  }
+  const rows = (c.peers || []).map((p) => h("tr", {},
+    h("td", { "data-label": "Instance" }, p.instance_id + (p.instance_id === c.instance_id ? " (this one)" : "")),
+    h("td", { "data-label": "Partitions" }, String(p.partitions)),
+    h("td", { "data-label": "Heartbeat" }, (p.heartbeat_age_ms / 1000).toFixed(1) + " s ago")));
+  return h("div", { id: "cluster" },
+    h("h2", {}, "Instances"),
+    h("div", { class: "cards" },
+      h("div", { class: "card" }, h("div", { class: "label" }, "This instance"), h("div", { class: "value" }, c.instance_id)),
+      h("div", { class: "card" }, h("div", { class: "label" }, "Partitions held here"),
+        h("div", { class: "value", id: "owned" }, c.owned.length + " of " + c.partitions),
+        h("div", { class: "muted" }, c.owned.join(", ") || "none"),
+        c.last_error ? h("div", { class: "muted" }, "lease round failed: " + c.last_error) : null)),
+    h("table", { class: "stack", id: "peers" },
+      h("thead", {}, h("tr", {}, ["Instance", "Partitions", "Heartbeat"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, rows)));
+}
+
 async function overviewView() {
   const body = h("div", {});
   page("Overview", body);
@@ -247,6 +269,7 @@ async function overviewView() {
         card("Broker", upDown(r.broker), r.broker.startsWith("up") ? null : h("div", { class: "muted" }, r.broker)),
         card("Outbox", String(r.outbox), h("div", { class: "muted" }, "messages waiting for the broker")),
         card("State writes", r.state_writes.healthy ? badge("up") : badge("down"), h("div", { class: "muted" }, String(r.state_writes.buffered || 0) + " buffered"))),
+      clusterPanel(r.cluster),
       h("h2", {}, "Jobs"),
       h("div", { class: "cards", id: "counts" },
         link("All", o.counts.all, ""), link("Failing", o.counts.failing, "failing"),
