@@ -147,6 +147,7 @@ fn engine_settings(settings: &Settings) -> EngineSettings {
         reports_queue: settings.reports_queue.clone(),
         stage_ahead: chrono::Duration::seconds(settings.stage_ahead_seconds as i64),
         alert_skipped_in_a_row: settings.alert_skipped_in_a_row,
+        queue_type: settings.queue_type,
         cluster: matches!(settings.database, DatabaseTarget::MariaDb { .. }).then(|| {
             ClusterSettings {
                 instance_id: settings.instance_id(),

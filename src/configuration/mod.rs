@@ -33,8 +33,14 @@ pub struct Settings {
     /// `DB_TYPE` with `SCHEDULER_DB_PATH` (SQLite) or `DATABASE_URL` (MariaDB).
     #[serde(flatten, with = "values::database")]
     pub database: DatabaseTarget,
+    /// The broker; the nodes of a RabbitMQ cluster may be listed separated by commas (tried
+    /// in turn).
     #[serde(with = "values::text")]
     pub rabbitmq_url: String,
+    /// How job queues are declared: `classic` or `quorum` (replicated on a RabbitMQ cluster;
+    /// workers read the same variable).
+    #[serde(rename = "scheduler_queue_type", with = "values::queue_type")]
+    pub queue_type: worker::QueueType,
     /// Loopback by default.
     #[serde(rename = "scheduler_http_addr", with = "values::address")]
     pub http_addr: SocketAddr,
@@ -129,6 +135,7 @@ impl Settings {
                 path: PathBuf::from(db_file),
             },
             rabbitmq_url: "amqp://guest:guest@127.0.0.1:5672/%2f".to_string(),
+            queue_type: worker::QueueType::Classic,
             http_addr: SocketAddr::from(([127, 0, 0, 1], port)),
             api_token: None,
             allow_unauthenticated: false,
@@ -256,6 +263,13 @@ impl Settings {
                 "SCHEDULER_REPORTS_QUEUE must start with '{prefix}', not '{}'",
                 self.reports_queue
             );
+        }
+        for url in self.rabbitmq_url.split(',').map(str::trim) {
+            if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+                bail!(
+                    "RABBITMQ_URL must list amqp:// or amqps:// URLs separated by commas, not '{url}'"
+                );
+            }
         }
         if self.partitions > 4096 {
             bail!(

@@ -350,6 +350,22 @@ pub mod optional_text {
     }
 }
 
+/// `classic` or `quorum`.
+pub mod queue_type {
+    use super::*;
+    use worker::QueueType;
+
+    pub fn serialize<S: Serializer>(value: &QueueType, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(value.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<QueueType, D::Error> {
+        let text = Raw::deserialize(deserializer)?.to_string();
+        QueueType::parse(&text)
+            .ok_or_else(|| D::Error::custom(format!("must be classic or quorum, not '{text}'")))
+    }
+}
+
 /// An optional name (this instance's id): unset, or 1 to 255 characters without spaces.
 pub mod identifier {
     use super::*;

@@ -436,3 +436,20 @@ async fn the_overview_shows_this_instance_its_partitions_and_its_peers() {
         "{peers}"
     );
 }
+
+#[actix_web::test]
+async fn with_several_broker_urls_a_node_that_is_down_is_passed_over() {
+    let database = std::sync::Arc::new(TestDatabase::new(Backend::Sqlite).await);
+    let mut settings = crate::helpers::test_settings(actors::Scope::Real, &database);
+    // The first node listed refuses connections (nothing listens on its port).
+    let down = format!("amqp://guest:guest@127.0.0.1:{}/%2f", free_port());
+    settings.rabbitmq_url = format!("{down},{}", crate::amqp::rabbitmq_url());
+    let app = crate::helpers::spawn_app_with(settings, database).await;
+    let mut queue = TestQueue::new("real").await;
+    app.post_job(&json!({"job_id": "two-nodes", "queue": queue.name, "interval_seconds": 1}))
+        .await;
+
+    let fired = queue.next(Duration::from_secs(5)).await;
+    queue.delete().await;
+    assert!(fired.is_some(), "fires go out through the node that is up");
+}

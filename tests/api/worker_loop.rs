@@ -24,13 +24,24 @@ fn start_worker(
     work: Duration,
     fail: Option<&'static str>,
 ) -> (WorkerHandle, mpsc::UnboundedReceiver<JobMessage>) {
+    start_worker_on(app, queue, work, fail, worker::QueueType::Classic)
+}
+
+/// [`start_worker`] declaring its queues as `queue_type`.
+fn start_worker_on(
+    app: &TestApp,
+    queue: &str,
+    work: Duration,
+    fail: Option<&'static str>,
+    queue_type: worker::QueueType,
+) -> (WorkerHandle, mpsc::UnboundedReceiver<JobMessage>) {
     let (seen, received) = mpsc::unbounded_channel();
     let config = WorkerConfig {
         amqp_url: rabbitmq_url(),
         queue: queue.to_string(),
         prefetch: 1,
         scheduler: SchedulerClient::new(&app.address, app.token.clone()).expect("client"),
-        publisher: Publisher::new(&rabbitmq_url(), queue),
+        publisher: Publisher::new(&rabbitmq_url(), queue).with_queue_type(queue_type),
     };
     let handle = Worker::new(config).spawn(move |job: JobMessage| {
         let seen = seen.clone();
@@ -336,4 +347,55 @@ async fn editing_or_deleting_a_queue_mode_job_reaches_the_chain() {
     );
     worker.stop().await;
     delete_queues(&queue).await;
+}
+
+/// The type RabbitMQ reports for `queue`.
+fn queue_type_of(queue: &str) -> String {
+    let output = std::process::Command::new("rabbitmqctl")
+        .args(["-q", "list_queues", "name", "type", "--no-table-headers"])
+        .output()
+        .expect("rabbitmqctl list_queues (is rabbitmqctl installed?)");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_once('\t'))
+        .find(|(name, _)| *name == queue)
+        .map(|(_, kind)| kind.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[actix_web::test]
+async fn with_quorum_queues_fires_and_delayed_reschedules_still_flow() {
+    let database = std::sync::Arc::new(crate::helpers::TestDatabase::new(Backend::Sqlite).await);
+    let mut settings = crate::helpers::test_settings(Scope::Mock, &database);
+    settings.queue_type = worker::QueueType::Quorum;
+    let app = crate::helpers::spawn_app_with(settings, database).await;
+    let queue = unique_queue("mock");
+    let (worker, mut received) = start_worker_on(
+        &app,
+        &queue,
+        Duration::from_millis(50),
+        None,
+        worker::QueueType::Quorum,
+    );
+    let created = app
+        .post_job(
+            &json!({"job_id": "quorum-chain", "queue": queue, "reschedule_mode": "queue",
+            "interval_seconds": 1, "timeout_sec": 5}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+
+    let cycles = collect(&mut received, Duration::from_millis(4_800)).await;
+    let job_queue = queue_type_of(&queue);
+    let delay_queue = queue_type_of(&worker::delay_queue_name(&queue, 1000));
+    worker.stop().await;
+    delete_queues(&queue).await;
+
+    assert!(
+        cycles.len() >= 3,
+        "{} cycles in 4.8 s through a quorum delay queue",
+        cycles.len()
+    );
+    assert_eq!(job_queue, "quorum");
+    assert_eq!(delay_queue, "quorum");
 }

@@ -49,7 +49,8 @@ pub type CompletionAnswer = ReportReceipt;
 pub type CompletionStatus = ReportStatus;
 
 pub use names::{
-    dead_reports_queue_name, delay_queue_name, queue_prefix, reports_queue_name, JOBS_SEGMENT,
+    dead_reports_queue_name, delay_queue_name, queue_prefix, reports_queue_name, QueueType,
+    JOBS_SEGMENT, QUEUE_TYPE_VARIABLE,
 };
 #[cfg(feature = "sdk")]
 pub use sdk::{

@@ -13,7 +13,7 @@ use actix::prelude::*;
 use futures_util::StreamExt;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Event};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, Event};
 use uuid::Uuid;
 use worker::JobMessage;
 
@@ -132,7 +132,9 @@ enum Attempt {
 }
 
 pub struct BrokerActor {
-    url: String,
+    targets: std::sync::Arc<super::amqp_targets::AmqpTargets>,
+    /// The type job queues are declared with.
+    queue_type: worker::QueueType,
     link: Link,
     generation: u64,
     outbox: VecDeque<Publish>,
@@ -149,10 +151,15 @@ pub struct BrokerActor {
 
 impl BrokerActor {
     /// `connected` is kept true while the connection is up.
-    pub fn new(url: String, connected: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Self {
+    pub fn new(
+        url: String,
+        queue_type: worker::QueueType,
+        connected: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
         BrokerActor {
             connected,
-            url,
+            targets: std::sync::Arc::new(super::amqp_targets::AmqpTargets::parse(&url)),
+            queue_type,
             link: Link::Down,
             generation: 0,
             outbox: VecDeque::new(),
@@ -169,11 +176,9 @@ impl BrokerActor {
             return;
         }
         self.link = Link::Connecting;
-        let url = self.url.clone();
+        let targets = self.targets.clone();
         let opening = async move {
-            let properties =
-                ConnectionProperties::default().with_connection_name("jennie-scheduler".into());
-            let connection = Connection::connect(&url, properties).await?;
+            let connection = targets.connect("jennie-scheduler").await?;
             let channel = connection.create_channel().await?;
             channel
                 .confirm_select(ConfirmSelectOptions::default())
@@ -264,7 +269,8 @@ impl BrokerActor {
             }
             self.unconfirmed += 1;
             let generation = self.generation;
-            let attempt = publish_once(channel.clone(), publish.clone(), declare);
+            let arguments = declare.then(|| queue_arguments(self.queue_type));
+            let attempt = publish_once(channel.clone(), publish.clone(), arguments);
             // Each publish is its own task on this arbiter, reporting back by message: an
             // actor future would be polled on every wake-up of this actor, i.e. the whole
             // window (2 048 futures) for each confirm, which made bursts quadratic.
@@ -333,8 +339,23 @@ impl BrokerActor {
     }
 }
 
-async fn publish_once(channel: Channel, publish: Publish, declare: bool) -> Attempt {
-    if declare {
+/// The declare arguments of a job queue of `queue_type` (none for a classic queue: as
+/// workers declare it).
+fn queue_arguments(queue_type: worker::QueueType) -> FieldTable {
+    let mut arguments = FieldTable::default();
+    if let Some(kind) = queue_type.declare_argument() {
+        arguments.insert(
+            "x-queue-type".into(),
+            lapin::types::AMQPValue::LongString(kind.into()),
+        );
+    }
+    arguments
+}
+
+/// Publishes one message; `declare` carries the queue's declare arguments when the queue is
+/// to be declared first (once per connection).
+async fn publish_once(channel: Channel, publish: Publish, declare: Option<FieldTable>) -> Attempt {
+    if let Some(arguments) = declare {
         if let Err(error) = channel
             .queue_declare(
                 publish.queue.as_str().into(),
@@ -342,7 +363,7 @@ async fn publish_once(channel: Channel, publish: Publish, declare: bool) -> Atte
                     durable: true,
                     ..QueueDeclareOptions::default()
                 },
-                FieldTable::default(),
+                arguments,
             )
             .await
         {

@@ -1,6 +1,7 @@
 //! The scheduling engine: a supervisor, one actor per job, the broker actor (the only lapin
 //! user) and the persistence actor (the only writer of engine state). See ARCHITECTURE.md.
 
+mod amqp_targets;
 mod broker;
 pub mod cluster;
 mod events;
@@ -58,6 +59,8 @@ pub struct EngineSettings {
     pub stage_ahead: chrono::Duration,
     /// Fires skipped in a row that make an `EngineEvent::SkippedInARow` (0: never).
     pub alert_skipped_in_a_row: u64,
+    /// The type job queues are declared with (classic, or quorum on a RabbitMQ cluster).
+    pub queue_type: worker::QueueType,
     /// Cluster mode (MariaDB): this instance's id, the partitions and the lease TTL. None on
     /// SQLite (one instance owns every job).
     pub cluster: Option<cluster::ClusterSettings>,
@@ -161,7 +164,12 @@ impl Engine {
         let jobs = store.list_jobs(settings.scope).await?;
         let open_runs = store.open_runs(settings.scope).await?;
         let broker_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let broker = BrokerActor::new(settings.rabbitmq_url.clone(), broker_up.clone()).start();
+        let broker = BrokerActor::new(
+            settings.rabbitmq_url.clone(),
+            settings.queue_type,
+            broker_up.clone(),
+        )
+        .start();
         let read_model = Arc::new(ReadModel::default());
         let persistence = PersistenceActor::new(
             store.clone(),

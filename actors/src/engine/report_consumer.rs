@@ -17,7 +17,7 @@ use lapin::options::{
     QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel};
 use tokio::sync::watch;
 
 use super::reports::{self, ReportError};
@@ -107,9 +107,9 @@ impl ReportConsumer {
         stopped: &mut watch::Receiver<bool>,
         backoff: &mut Duration,
     ) -> Result<Result<(), String>, lapin::Error> {
-        let properties =
-            ConnectionProperties::default().with_connection_name("jennie-scheduler reports".into());
-        let connection = Connection::connect(&self.url, properties).await?;
+        let connection = super::amqp_targets::AmqpTargets::parse(&self.url)
+            .connect("jennie-scheduler reports")
+            .await?;
         let channel = connection.create_channel().await?;
         let queue = self.queue.clone();
         let dead = format!("{queue}.dead");

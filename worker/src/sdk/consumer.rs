@@ -172,7 +172,7 @@ impl Worker {
                     durable: true,
                     ..Default::default()
                 },
-                FieldTable::default(),
+                super::publisher::queue_arguments(config.publisher.queue_type()),
             )
             .await?;
         let consumer = channel

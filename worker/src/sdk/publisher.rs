@@ -9,7 +9,7 @@ use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProper
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::{delay_queue_name, JobMessage, TriggerSource};
+use crate::{delay_queue_name, JobMessage, QueueType, TriggerSource};
 
 /// Why a publish failed.
 #[derive(Debug)]
@@ -41,6 +41,7 @@ impl From<lapin::Error> for PublishError {
 pub struct Publisher {
     amqp_url: String,
     queue: String,
+    queue_type: QueueType,
     link: Mutex<Option<(Connection, Channel)>>,
 }
 
@@ -51,6 +52,7 @@ impl Publisher {
         Publisher {
             amqp_url: amqp_url.to_string(),
             queue: queue.to_string(),
+            queue_type: QueueType::from_env(),
             link: Mutex::new(None),
         }
     }
@@ -60,10 +62,26 @@ impl Publisher {
         &self.queue
     }
 
+    /// Declares the job and delay queues as `queue_type` (default: `SCHEDULER_QUEUE_TYPE`,
+    /// else classic); it must be the type the scheduler declares them with.
+    pub fn with_queue_type(mut self, queue_type: QueueType) -> Self {
+        self.queue_type = queue_type;
+        self
+    }
+
+    /// The type the job and delay queues are declared with.
+    pub fn queue_type(&self) -> QueueType {
+        self.queue_type
+    }
+
     /// Publishes `message` into the job queue now.
     pub async fn publish(&self, message: &JobMessage) -> Result<(), PublishError> {
-        self.send(&self.queue.clone(), FieldTable::default(), message)
-            .await
+        self.send(
+            &self.queue.clone(),
+            queue_arguments(self.queue_type),
+            message,
+        )
+        .await
     }
 
     /// Publishes `message` so that it reaches the job queue after `delay`: through the delay
@@ -75,7 +93,7 @@ impl Publisher {
         delay: Duration,
     ) -> Result<(), PublishError> {
         let delay_ms = delay.as_millis().max(1) as u64;
-        let mut arguments = FieldTable::default();
+        let mut arguments = queue_arguments(self.queue_type);
         arguments.insert(
             "x-message-ttl".into(),
             AMQPValue::LongLongInt(delay_ms as i64),
@@ -127,6 +145,18 @@ impl Publisher {
         }
         unreachable!("the loop returns on its second attempt")
     }
+}
+
+/// The declare arguments of a queue of `queue_type` (none for a classic queue).
+pub(crate) fn queue_arguments(queue_type: QueueType) -> FieldTable {
+    let mut arguments = FieldTable::default();
+    if let Some(kind) = queue_type.declare_argument() {
+        arguments.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString(LongString::from(kind)),
+        );
+    }
+    arguments
 }
 
 async fn publish_on(

@@ -22,7 +22,7 @@ use lapin::options::{
     QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{BasicProperties, Channel, ExchangeKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -190,9 +190,9 @@ impl ControlPlane {
         stopped: &mut watch::Receiver<bool>,
         backoff: &mut Duration,
     ) -> Result<(), lapin::Error> {
-        let properties =
-            ConnectionProperties::default().with_connection_name("jennie-scheduler control".into());
-        let connection = Connection::connect(&self.url, properties).await?;
+        let connection = crate::engine::amqp_targets::AmqpTargets::parse(&self.url)
+            .connect("jennie-scheduler control")
+            .await?;
         let channel = connection.create_channel().await?;
         let queue = Self::queue(self.scope, &self.instance_id);
         let exchange = self.exchange();

@@ -8,6 +8,7 @@ import concurrent.futures
 import functools
 import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -39,10 +40,19 @@ def delay_queue_name(queue: str, delay_ms: int) -> str:
     return f"{queue}.delay.{delay_ms}"
 
 
+def queue_type_arguments() -> Dict[str, Any]:
+    """The declare arguments of the queue type the scheduler uses: ``SCHEDULER_QUEUE_TYPE``,
+    ``classic`` (no argument, the default) or ``quorum``. Every declarer of a queue must agree
+    on its type."""
+    kind = os.environ.get("SCHEDULER_QUEUE_TYPE", "classic").strip().lower()
+    return {"x-queue-type": "quorum"} if kind == "quorum" else {}
+
+
 def delay_queue_arguments(queue: str, delay_ms: int) -> Dict[str, Any]:
     """The arguments the Rust SDK declares a delay queue with (a queue is declared with the
     same arguments by every publisher, whatever its language)."""
     return {
+        **queue_type_arguments(),
         "x-message-ttl": delay_ms,
         "x-dead-letter-exchange": "",
         "x-dead-letter-routing-key": queue,
@@ -100,7 +110,9 @@ class RabbitMQPublisher:
                     self._connection = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
                     self._channel = self._connection.channel()
                     self._channel.confirm_delivery()
-                self._channel.queue_declare(queue, durable=True, arguments=arguments or None)
+                self._channel.queue_declare(
+                    queue, durable=True, arguments=arguments or queue_type_arguments() or None
+                )
                 self._channel.basic_publish(
                     "", queue, payload, properties=properties, mandatory=True
                 )
@@ -201,7 +213,9 @@ class RabbitMQWorker:
         try:
             channel = connection.channel()
             channel.basic_qos(prefetch_count=self.prefetch)
-            channel.queue_declare(self.queue_name, durable=True)
+            channel.queue_declare(
+                self.queue_name, durable=True, arguments=queue_type_arguments() or None
+            )
 
             def on_message(_channel: Any, method: Any, _properties: Any, body: bytes) -> None:
                 future = executor.submit(self._handle, body)
