@@ -385,9 +385,48 @@ fn the_compose_stack_wires_both_scopes_to_rabbitmq_mariadb_prometheus_and_grafan
         targets,
         vec![
             json!("scheduler-service:8000"),
-            json!("scheduler-service-mock:8000")
+            json!("scheduler-service-mock:8000"),
+            json!("scheduler-service-2:8000"),
+            json!("scheduler-service-mock-2:8000")
         ]
     );
+    // The `ha` profile: a second instance per scope on the same database and broker settings
+    // (another id), and two more RabbitMQ nodes in one cluster with the first.
+    for (first, second, port) in [
+        ("scheduler-service", "scheduler-service-2", "8096:8000"),
+        ("scheduler-service-mock", "scheduler-service-mock-2", "9096:8000"),
+    ] {
+        let (one, two) = (&services[first], &services[second]);
+        assert_eq!(two["profiles"], json!(["ha"]), "{second}");
+        assert_eq!(two["ports"], json!([port]));
+        for variable in [
+            "SCHEDULER_SCOPE",
+            "DATABASE_URL",
+            "RABBITMQ_URL",
+            "SCHEDULER_QUEUE_TYPE",
+            "SCHEDULER_API_TOKEN",
+        ] {
+            assert_eq!(
+                one["environment"][variable], two["environment"][variable],
+                "{second}: {variable}"
+            );
+        }
+        assert_ne!(
+            one["environment"]["SCHEDULER_INSTANCE_ID"],
+            two["environment"]["SCHEDULER_INSTANCE_ID"]
+        );
+    }
+    for node in ["rabbitmq-2", "rabbitmq-3"] {
+        assert_eq!(services[node]["profiles"], json!(["ha"]), "{node}");
+        assert_eq!(
+            services[node]["environment"]["RABBITMQ_ERLANG_COOKIE"],
+            services["rabbitmq"]["environment"]["RABBITMQ_ERLANG_COOKIE"]
+        );
+    }
+    let cluster_conf = repo_file("compose/rabbitmq-cluster.conf");
+    for node in ["rabbitmq", "rabbitmq-2", "rabbitmq-3"] {
+        assert!(cluster_conf.contains(&format!("rabbit@{node}\n")), "{node}");
+    }
     assert_eq!(prometheus["scrape_configs"][0]["metrics_path"], "/metrics");
     let datasource = yaml("compose/grafana/provisioning/datasources/prometheus.yml");
     assert_eq!(
