@@ -61,6 +61,8 @@ pub struct Received {
     /// When the publisher fired the run (the message's `queued_at`).
     pub queued_ms: f64,
     pub job: u32,
+    /// The message's run_id.
+    pub run_id: Uuid,
 }
 
 impl Received {
@@ -123,6 +125,7 @@ impl Collector {
                     due_ms: message.due_at.timestamp_micros() as f64 / 1000.0,
                     queued_ms: message.queued_at.timestamp_micros() as f64 / 1000.0,
                     job,
+                    run_id: message.run_id,
                 });
                 if let Some(reporter) = &reporter {
                     let _ = reporter.send(message);

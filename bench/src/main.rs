@@ -1,7 +1,7 @@
 //! jennie-bench: the benchmark suite of jennie-scheduler (run it with `bench/run`).
 //!
 //! ```text
-//! jennie-bench suite [--quick] [--only spread,idle,burst,throughput,footprint,api] [--out FILE]
+//! jennie-bench suite [--quick] [--only spread,idle,burst,throughput,footprint,api,cluster] [--out FILE]
 //! jennie-bench bare --kind tokio|actix --plan FILE --from MS --until MS
 //! jennie-bench minimal-endpoint --port PORT --jobs N --workers W
 //! ```
@@ -28,7 +28,15 @@ use anyhow::{bail, Context, Result};
 use scenarios::Bench;
 use service::ServiceConfig;
 
-const SCENARIOS: [&str; 6] = ["spread", "idle", "burst", "throughput", "footprint", "api"];
+const SCENARIOS: [&str; 7] = [
+    "spread",
+    "idle",
+    "burst",
+    "throughput",
+    "footprint",
+    "api",
+    "cluster",
+];
 
 /// `--key value` pairs and bare `--flag`s.
 fn options(args: &[String]) -> Result<HashMap<String, String>> {
@@ -147,6 +155,7 @@ async fn suite(options: HashMap<String, String>) -> Result<()> {
             "throughput" => scenarios::throughput::run(&mut bench).await?,
             "footprint" => scenarios::footprint::run(&mut bench).await?,
             "idle" => scenarios::idle::run(&mut bench).await?,
+            "cluster" => scenarios::cluster::run(&mut bench).await?,
             _ => scenarios::api::run(&mut bench).await?,
         }
         println!("== {name} took {:.0} s", at.elapsed().as_secs_f64());

@@ -136,6 +136,12 @@ impl Process {
         util::cpu_seconds(self.pid)
     }
 
+    /// SIGKILL at once: the process gets no chance to release anything.
+    pub fn kill_9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then SIGKILL after a grace period.
     pub fn stop(mut self) {
         let _ = Command::new("kill")
@@ -172,6 +178,12 @@ impl ServiceConfig {
     /// Starts the service on `db`; it is ready when its last job actor logs that every timer is
     /// armed.
     pub fn start(&self, db: &Db) -> Result<Process> {
+        self.start_on(db, self.port, &[])
+    }
+
+    /// Starts an instance on `db` listening on `port`, with more environment variables (a
+    /// cluster's instances: their ids and lease settings).
+    pub fn start_on(&self, db: &Db, port: u16, env: &[(&str, String)]) -> Result<Process> {
         let root = util::repo_root();
         let mut command = Command::new(&self.binary);
         command
@@ -180,13 +192,16 @@ impl ServiceConfig {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("SCHEDULER_CONFIG_DIR", root.join("config"))
             .env("SCHEDULER_SCOPE", "mock")
-            .env("SCHEDULER_HTTP_ADDR", format!("127.0.0.1:{}", self.port))
+            .env("SCHEDULER_HTTP_ADDR", format!("127.0.0.1:{port}"))
             .env("RABBITMQ_URL", crate::amqp::url())
             // 100k per-job label sets would dominate memory; large fleets turn them off.
             .env("SCHEDULER_METRICS_PER_JOB", "false")
             .env("RUST_LOG", "info")
             .env("LOG_FORMAT", "json");
         for (key, value) in db.service_env() {
+            command.env(key, value);
+        }
+        for (key, value) in env {
             command.env(key, value);
         }
         Process::spawn("jennie-scheduler", command, "all job timers armed")

@@ -394,7 +394,11 @@ fn the_compose_stack_wires_both_scopes_to_rabbitmq_mariadb_prometheus_and_grafan
     // (another id), and two more RabbitMQ nodes in one cluster with the first.
     for (first, second, port) in [
         ("scheduler-service", "scheduler-service-2", "8096:8000"),
-        ("scheduler-service-mock", "scheduler-service-mock-2", "9096:8000"),
+        (
+            "scheduler-service-mock",
+            "scheduler-service-mock-2",
+            "9096:8000",
+        ),
     ] {
         let (one, two) = (&services[first], &services[second]);
         assert_eq!(two["profiles"], json!(["ha"]), "{second}");

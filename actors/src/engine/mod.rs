@@ -97,6 +97,23 @@ pub struct EngineContext {
     pub control: std::sync::OnceLock<cluster::Control>,
 }
 
+impl EngineContext {
+    /// One job of the start-up load is armed (or runs on another instance); the last one
+    /// says so.
+    pub(crate) fn one_loaded(&self) {
+        use std::sync::atomic::Ordering;
+        let before = (self.loading).fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+            left.checked_sub(1)
+        });
+        if before == Ok(1) {
+            tracing::info!(
+                elapsed_ms = self.started.elapsed().as_millis() as u64,
+                "all job timers armed"
+            );
+        }
+    }
+}
+
 /// A running engine. Front ends reach it only through the application service
 /// ([`crate::service::JobService`]); its addresses stay inside this crate.
 #[derive(Clone)]

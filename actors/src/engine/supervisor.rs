@@ -167,12 +167,8 @@ impl Supervisor {
             .start()
         });
         if addr.is_none() && !fresh {
-            // Not counted as arming a timer at start-up: another instance runs it.
-            let _ = (self.engine.loading).fetch_update(
-                std::sync::atomic::Ordering::SeqCst,
-                std::sync::atomic::Ordering::SeqCst,
-                |left| left.checked_sub(1),
-            );
+            // Another instance runs it: loaded, with no timer here.
+            self.engine.one_loaded();
         }
         self.engine.read_model.put(config, job.state);
         self.jobs.insert(

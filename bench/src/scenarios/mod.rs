@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod burst;
+pub mod cluster;
 pub mod footprint;
 pub mod idle;
 pub mod spread;

@@ -25,7 +25,6 @@ mod telemetry;
 mod timing;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -152,17 +151,7 @@ impl Actor for JobActor {
         let staged = self.restore_runs(ctx);
         self.resume_schedule(ctx, staged);
         if !self.fresh {
-            // The last actor of the start-up load to arm its timer says so.
-            let loading = &self.engine.loading;
-            let before = loading.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
-                left.checked_sub(1)
-            });
-            if before == Ok(1) {
-                tracing::info!(
-                    elapsed_ms = self.engine.started.elapsed().as_millis() as u64,
-                    "all job timers armed"
-                );
-            }
+            self.engine.one_loaded();
         }
         self.start_queue_mode(ctx);
     }
