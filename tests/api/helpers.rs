@@ -146,6 +146,9 @@ pub struct TestApp {
     pub token: Option<String>,
     handle: ServerHandle,
     engine: actors::engine::Engine,
+    /// The application's task: it ends once the server and the engine stopped and the
+    /// application (with its SQLite lock) is dropped.
+    served: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
     // Keeps the database alive as long as the app; shared with a restarted app.
     pub database: Arc<TestDatabase>,
 }
@@ -172,13 +175,14 @@ pub async fn spawn_app_with(settings: Settings, database: Arc<TestDatabase>) -> 
     let address = format!("http://127.0.0.1:{}", application.port());
     let handle = application.handle();
     let engine = application.engine();
-    actix_web::rt::spawn(application.run_until_stopped());
+    let served = actix_web::rt::spawn(application.run_until_stopped());
     let app = TestApp {
         address,
         client: reqwest::Client::new(),
         token,
         handle,
         engine,
+        served,
         database,
     };
     app.wait_until_ready().await;
@@ -369,6 +373,8 @@ impl TestApp {
     pub async fn stop(self) -> Arc<TestDatabase> {
         self.handle.stop(true).await;
         self.engine.shutdown().await;
+        // Released with the application: a restart on the same SQLite file needs its lock.
+        let _ = self.served.await;
         self.database
     }
 }

@@ -150,6 +150,17 @@ impl Engine {
         let mut cluster_view = None;
         if let Some(cluster) = &settings.cluster {
             settings.tick = settings.tick.min(CLUSTER_TICK);
+            // Every instance of a scope must split its jobs the same way.
+            let existing = store.partition_count(settings.scope).await?;
+            if existing != 0 && existing != cluster.partitions {
+                return Err(StoreError::Database(sea_orm::DbErr::Custom(format!(
+                    "SCHEDULER_PARTITIONS is {} but the instances of scope {} on this database \
+                     split its jobs into {existing} partitions; set it to {existing} (to change \
+                     it, stop every instance of the scope and delete its rows of \
+                     scheduler_leases)",
+                    cluster.partitions, settings.scope
+                ))));
+            }
             store
                 .ensure_partitions(settings.scope, cluster.partitions)
                 .await?;
@@ -239,6 +250,7 @@ impl Engine {
                     leases.clone(),
                     view.clone(),
                     supervisor.clone().recipient(),
+                    context.persistence.clone().recipient(),
                 )
                 .start(),
             ),

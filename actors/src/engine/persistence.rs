@@ -96,13 +96,14 @@ async fn write_batch(
     let outcome = store
         .apply_fenced_writes(fencing.scope, &fencing.instance_id, batch, awaited)
         .await?;
-    for partition in outcome.lost {
-        if fencing.leases.epoch(partition).is_some() {
-            tracing::warn!(partition, "a write found its partition held by another owner or epoch; dropping the partition");
+    for fence in outcome.lost {
+        // Only the epoch the refused writes were made under: a newer one stays held.
+        if fencing.leases.revoke_at(fence) {
+            tracing::warn!(partition = fence.partition, epoch = fence.epoch,
+                "a write found its partition held by another owner or epoch; dropping the partition");
             metrics::counter!(crate::metrics::CLUSTER_LEASE_CHANGES_TOTAL, "change" => "fenced")
                 .increment(1);
         }
-        fencing.leases.revoke(partition);
     }
     Ok(Written {
         applied: outcome.applied,
@@ -157,8 +158,17 @@ pub struct PersistenceActor {
     awaited: Vec<(uuid::Uuid, Recipient<RowWritten>)>,
     /// Told every committed write, so reads show what the table holds.
     read_model: std::sync::Arc<super::ReadModel>,
-    /// Waiting for the buffer to be committed ([`Drain`]).
-    drains: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// Waiting for the writes received before them to be committed ([`Drain`]): the count
+    /// of writes received then, and whom to tell.
+    drains: Vec<(u64, tokio::sync::oneshot::Sender<()>)>,
+    /// Writes received so far, and how many of the first ones are committed.
+    received: u64,
+    committed: u64,
+    /// Told when the write in progress ends (a shutdown waits for it: stopping the actor
+    /// in the middle of a transaction would leave its locks to the database's timeout).
+    idle: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// Shutting down: no new batch starts; the last one is written by `FlushAndStop`.
+    stopping: bool,
 }
 
 impl PersistenceActor {
@@ -183,16 +193,27 @@ impl PersistenceActor {
             awaited: Vec::new(),
             read_model,
             drains: Vec::new(),
+            received: 0,
+            committed: 0,
+            idle: Vec::new(),
+            stopping: false,
         }
     }
 
     fn flush(&mut self, ctx: &mut Context<Self>) {
-        if self.flushing || self.retry_scheduled || self.buffer.is_empty() {
+        // (Cluster mode: rows may be awaited with nothing left to write, after a failure.)
+        if self.flushing
+            || self.stopping
+            || self.retry_scheduled
+            || (self.buffer.is_empty() && self.awaited.is_empty())
+        {
             return;
         }
         self.flushing = true;
         let batch = std::mem::take(&mut self.buffer);
         let awaited = std::mem::take(&mut self.awaited);
+        // Every write received so far is in this batch (or committed before it).
+        let upto = self.received;
         let store = self.store.clone();
         let fencing = self.fencing.clone();
         let awaited_ids: Vec<uuid::Uuid> = awaited.iter().map(|(run_id, _)| *run_id).collect();
@@ -204,7 +225,17 @@ impl PersistenceActor {
             writing
                 .into_actor(self)
                 .map(move |(batch, result), actor, ctx| {
-                    actor.flushing = false;
+                    actor.flush_ended();
+                    if result.is_err() && actor.fencing.is_some() {
+                        // Cluster mode publishes a run only after its row: the rows stay
+                        // awaited until a retry commits (or refuses) them.
+                        actor.awaited.extend(awaited);
+                        metrics::counter!(crate::metrics::STATE_WRITE_FAILURES_TOTAL).increment(1);
+                        if let Err(error) = result {
+                            actor.keep_for_retry(ctx, batch, error);
+                        }
+                        return;
+                    }
                     for (run_id, reply) in awaited {
                         let (landed, refused) = match &result {
                             Ok(Written {
@@ -234,6 +265,7 @@ impl PersistenceActor {
                             metrics::gauge!(crate::metrics::STATE_WRITES_BUFFERED)
                                 .set(actor.buffer.len() as f64);
                             actor.count_inserts(&batch);
+                            actor.committed = actor.committed.max(upto);
                             actor.flush(ctx);
                             actor.notify_drained();
                         }
@@ -256,6 +288,13 @@ impl PersistenceActor {
         batch: Vec<(StateWrite, Fence)>,
         error: StoreError,
     ) {
+        if self.stopping {
+            // The shutdown's last write takes it (one attempt).
+            let mut kept = batch;
+            kept.append(&mut self.buffer);
+            self.buffer = kept;
+            return;
+        }
         self.flushing = true;
         let store = self.store.clone();
         let fencing = self.fencing.clone();
@@ -283,7 +322,7 @@ impl PersistenceActor {
             }
         };
         ctx.spawn(checking.into_actor(self).map(move |result, actor, ctx| {
-            actor.flushing = false;
+            actor.flush_ended();
             match result {
                 Ok(applied) => {
                     actor.read_model.apply(&applied);
@@ -315,12 +354,27 @@ impl PersistenceActor {
         }));
     }
 
-    /// Tells the [`Drain`] waiters when nothing is left to write.
+    /// The write in progress ended (committed or not).
+    fn flush_ended(&mut self) {
+        self.flushing = false;
+        for waiter in self.idle.drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+
+    /// Tells the [`Drain`] waiters whose writes are all committed.
     fn notify_drained(&mut self) {
         if self.buffer.is_empty() && !self.flushing {
-            for waiter in self.drains.drain(..) {
-                let _ = waiter.send(());
-            }
+            self.committed = self.received;
+        }
+        let committed = self.committed;
+        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.drains)
+            .into_iter()
+            .filter(|(_, waiter)| !waiter.is_closed())
+            .partition(|(target, _)| *target <= committed);
+        self.drains = waiting;
+        for (_, waiter) in done {
+            let _ = waiter.send(());
         }
     }
 
@@ -394,6 +448,7 @@ impl Handler<Persist> for PersistenceActor {
     type Result = ();
 
     fn handle(&mut self, Persist(write, fence): Persist, ctx: &mut Context<Self>) {
+        self.received += 1;
         self.buffer.push((write, fence));
         if self.buffer.len() >= GROUP_MAX {
             self.flush(ctx);
@@ -411,7 +466,7 @@ impl Handler<PersistRow> for PersistenceActor {
     type Result = ();
 
     fn handle(&mut self, row: PersistRow, ctx: &mut Context<Self>) {
-        if row.urgent && self.last_error.is_some() {
+        if row.urgent && self.last_error.is_some() && self.fencing.is_none() {
             // The database is failing: do not hold the fire back for it.
             row.reply.do_send(RowWritten {
                 run_id: row.run_id,
@@ -444,11 +499,40 @@ impl Handler<FlushAndStop> for PersistenceActor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: FlushAndStop, _: &mut Context<Self>) -> Self::Result {
+        if self.stopping {
+            // Asked twice (the server's end and a shutdown): the first one finishes the job;
+            // stopping now would drop its transaction half-way.
+            return Box::pin(actix::fut::ready(()));
+        }
+        self.stopping = true;
+        // The write in progress first (at most a few seconds).
+        let in_progress = self.flushing.then(|| {
+            let (waiter, ended) = tokio::sync::oneshot::channel();
+            self.idle.push(waiter);
+            ended
+        });
+        let waiting = async move {
+            if let Some(ended) = in_progress {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), ended).await;
+            }
+        };
+        Box::pin(
+            waiting
+                .into_actor(self)
+                .then(|_, actor, _| actor.final_write().into_actor(actor))
+                .map(|_, _, ctx| ctx.stop()),
+        )
+    }
+}
+
+impl PersistenceActor {
+    /// What is buffered, in one attempt (service shutdown).
+    fn final_write(&mut self) -> impl std::future::Future<Output = ()> + 'static {
         let batch = std::mem::take(&mut self.buffer);
         let store = self.store.clone();
         let fencing = self.fencing.clone();
         let read_model = self.read_model.clone();
-        Box::pin(
+        {
             async move {
                 if !batch.is_empty() {
                     match write_batch(&store, fencing.as_ref(), &batch, &[]).await {
@@ -459,9 +543,7 @@ impl Handler<FlushAndStop> for PersistenceActor {
                     }
                 }
             }
-            .into_actor(self)
-            .map(|_, _, ctx| ctx.stop()),
-        )
+        }
     }
 }
 
@@ -469,11 +551,11 @@ impl Handler<Drain> for PersistenceActor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) -> Self::Result {
-        if self.buffer.is_empty() && !self.flushing {
+        if self.committed >= self.received || (self.buffer.is_empty() && !self.flushing) {
             return Box::pin(async {});
         }
         let (waiter, drained) = tokio::sync::oneshot::channel();
-        self.drains.push(waiter);
+        self.drains.push((self.received, waiter));
         if self.retry_scheduled {
             // Try now rather than at the end of the backoff.
             self.retry_scheduled = false;

@@ -118,6 +118,9 @@ pub struct Supervisor {
     removed: HashMap<String, DateTime<Utc>>,
     /// The partitions whose jobs run here, at their epochs (one, at epoch 0, on SQLite).
     held: HashMap<u32, u64>,
+    /// Partitions held whose rows are being read for their takeover: no actor starts for
+    /// their jobs (and no request reaches them) until the read gives each its open runs.
+    taking_over: std::collections::HashSet<u32>,
 }
 
 impl Supervisor {
@@ -130,6 +133,7 @@ impl Supervisor {
         let held = engine.leases.held().into_iter().collect();
         Supervisor {
             held,
+            taking_over: Default::default(),
             engine,
             reader,
             jobs: HashMap::new(),
@@ -144,6 +148,9 @@ impl Supervisor {
     /// The fence of a job whose partition runs here.
     fn fence_of(&self, job_id: &str) -> Option<Fence> {
         let partition = self.engine.leases.partition_of(job_id);
+        if self.taking_over.contains(&partition) {
+            return None;
+        }
         let epoch = *self.held.get(&partition)?;
         Some(Fence { partition, epoch })
     }
@@ -246,7 +253,11 @@ impl Supervisor {
         let since = self.last_reconcile;
         // A short tick (cluster mode) still reads every row about once a minute at most.
         let per_minute = (60_000 / self.engine.settings.tick.as_millis().max(1)) as u64;
-        let full_every = FULL_RECONCILE_EVERY.max(per_minute);
+        let full_every = if self.engine.leases.is_cluster() {
+            FULL_RECONCILE_EVERY.max(per_minute)
+        } else {
+            FULL_RECONCILE_EVERY
+        };
         let full = self.ticks.is_multiple_of(full_every) || since.is_none();
         let started = Utc::now();
         let known_count = self.jobs.len();
@@ -506,6 +517,10 @@ impl Handler<Held> for Supervisor {
             return;
         }
         self.held = now;
+        let held = &self.held;
+        self.taking_over
+            .retain(|partition| held.contains_key(partition));
+        self.taking_over.extend(gained.keys().copied());
         let leases = self.engine.leases.clone();
         let mut stopped = 0;
         let lost_set: std::collections::HashSet<u32> = lost.iter().copied().collect();
@@ -546,6 +561,7 @@ impl Handler<Held> for Supervisor {
                     tracing::warn!(%error, "reading the jobs of newly held partitions failed; retrying next round");
                     for partition in gained.keys() {
                         actor.held.remove(partition);
+                        actor.taking_over.remove(partition);
                     }
                     return;
                 }
@@ -560,6 +576,11 @@ impl Handler<Held> for Supervisor {
                 runs_by_job.entry(run.job_id.clone()).or_default().push(run);
             }
             let jobs: Vec<Job> = jobs.into_iter().filter(|job| wanted(&job.config.job_id)).collect();
+            for (partition, epoch) in &gained {
+                if actor.held.get(partition) == Some(epoch) {
+                    actor.taking_over.remove(partition);
+                }
+            }
             let mut started = 0;
             for job in jobs {
                 let job_id = job.config.job_id.clone();

@@ -57,6 +57,18 @@ impl Store {
         Ok(())
     }
 
+    /// How many partitions the scope's lease table has (0 before its first instance).
+    pub async fn partition_count(&self, scope: Scope) -> Result<u32, StoreError> {
+        let sql = "SELECT COUNT(*) AS partitions FROM scheduler_leases WHERE scope = ?";
+        let row = (self.db)
+            .query_one_raw(statement(sql, vec![scope.as_str().into()]))
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get::<i64>("", "partitions")?.max(0) as u32,
+            None => 0,
+        })
+    }
+
     /// Says this instance is alive until now + `ttl` (by the database's clock).
     pub async fn heartbeat(
         &self,

@@ -21,8 +21,8 @@ use crate::run::{Fence, RunRecord, RunStatus, StateWrite};
 pub struct FencedOutcome {
     /// The writes applied (their partition's lease still held at their epoch).
     pub applied: Vec<StateWrite>,
-    /// Partitions whose writes were dropped: another owner or epoch holds them now.
-    pub lost: Vec<u32>,
+    /// The fences of dropped writes: another owner or epoch holds their partitions now.
+    pub lost: Vec<Fence>,
     /// Which awaited run rows exist after the commit.
     pub present: std::collections::HashSet<Uuid>,
 }
@@ -207,6 +207,20 @@ fn collapse(batch: &[StateWrite]) -> Vec<StateWrite> {
         .collect()
 }
 
+/// A row that meets an existing one on any unique key (its own `run_id` from a retried
+/// batch, or the scheduled fire of the same due instant) leaves the existing row as it is:
+/// `ON DUPLICATE KEY UPDATE run_id = run_id` on MariaDB (never `VALUES(run_id)`, which would
+/// rename the other row), `ON CONFLICT DO NOTHING` on SQLite. Cluster mode then sees the row
+/// it waited for absent, and does not publish its run.
+fn keep_existing_row(backend: DbBackend) -> OnConflict {
+    match backend {
+        DbBackend::Sqlite => OnConflict::new().do_nothing().to_owned(),
+        _ => OnConflict::column(Column::RunId)
+            .value(Column::RunId, Expr::col(Column::RunId))
+            .to_owned(),
+    }
+}
+
 /// The statement of one state write (inserts are built in bulk by the caller).
 fn statement_of(write: StateWrite, backend: DbBackend) -> Option<Statement> {
     let statement = match write {
@@ -306,12 +320,7 @@ impl Store {
             .collect();
         statements.extend(rows.chunks(500).map(|chunk| {
             Runs::insert_many(chunk.to_vec())
-                // A retried batch may meet its own rows: keep them (portable no-op update).
-                .on_conflict(
-                    OnConflict::column(Column::RunId)
-                        .update_column(Column::RunId)
-                        .to_owned(),
-                )
+                .on_conflict(keep_existing_row(backend))
                 .build(backend)
         }));
         statements.extend(
@@ -352,11 +361,36 @@ impl Store {
         batch: &[(StateWrite, Fence)],
         awaited: &[Uuid],
     ) -> Result<FencedOutcome, StoreError> {
-        use sea_orm::Value;
         let mut partitions: Vec<u32> = batch.iter().map(|(_, fence)| fence.partition).collect();
         partitions.sort_unstable();
         partitions.dedup();
         let txn = self.db.begin().await?;
+        let inside = self.fenced_in(&txn, scope, instance, batch, awaited, &partitions);
+        match inside.await {
+            Ok(outcome) => {
+                txn.commit().await?;
+                Ok(outcome)
+            }
+            Err(error) => {
+                // At once, not at the connection's next use: an idle pooled connection
+                // would hold the lease rows' locks meanwhile.
+                let _ = txn.rollback().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// The body of [`Self::apply_fenced_writes`], inside its transaction.
+    async fn fenced_in(
+        &self,
+        txn: &DatabaseTransaction,
+        scope: Scope,
+        instance: &str,
+        batch: &[(StateWrite, Fence)],
+        awaited: &[Uuid],
+        partitions: &[u32],
+    ) -> Result<FencedOutcome, StoreError> {
+        use sea_orm::Value;
         let mut current: HashMap<u32, u64> = HashMap::new();
         if !partitions.is_empty() {
             let marks: Vec<&str> = partitions.iter().map(|_| "?").collect();
@@ -383,13 +417,13 @@ impl Store {
                 current.insert(partition, row.try_get::<i64>("", "epoch")?.max(0) as u64);
             }
         }
-        let mut lost: Vec<u32> = Vec::new();
+        let mut lost: Vec<Fence> = Vec::new();
         let mut applied: Vec<StateWrite> = Vec::new();
         for (write, fence) in batch {
             if current.get(&fence.partition) == Some(&fence.epoch) {
                 applied.push(write.clone());
-            } else if !lost.contains(&fence.partition) {
-                lost.push(fence.partition);
+            } else if !lost.contains(fence) {
+                lost.push(*fence);
             }
         }
         for statement in self.statements_of(&applied) {
@@ -403,11 +437,10 @@ impl Store {
                 .column(Column::RunId)
                 .filter(Column::RunId.is_in(ids))
                 .into_tuple()
-                .all(&txn)
+                .all(txn)
                 .await?;
             present.extend(rows.iter().filter_map(|id| Uuid::parse_str(id).ok()));
         }
-        txn.commit().await?;
         Ok(FencedOutcome {
             applied,
             lost,
@@ -575,5 +608,46 @@ impl Store {
             .exec(txn)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn insert_sql(backend: DbBackend) -> String {
+        let run = RunRecord {
+            run_id: Uuid::nil(),
+            job_id: "j".into(),
+            scope: "real".into(),
+            trigger_source: TriggerSource::Scheduler,
+            attempt: 1,
+            due_at: chrono::Utc::now(),
+            queued_at: chrono::Utc::now(),
+            started_at: None,
+            finished_at: None,
+            status: RunStatus::Scheduled,
+            error: None,
+            params: Default::default(),
+        };
+        Runs::insert_many(vec![run_row(&run)])
+            .on_conflict(keep_existing_row(backend))
+            .build(backend)
+            .to_string()
+    }
+
+    #[test]
+    fn a_conflicting_row_leaves_the_existing_one_as_it_is() {
+        let mysql = insert_sql(DbBackend::MySql);
+        assert!(
+            mysql.ends_with("ON DUPLICATE KEY UPDATE `run_id` = `run_id`"),
+            "{mysql}"
+        );
+        let sqlite = insert_sql(DbBackend::Sqlite);
+        let words: Vec<&str> = sqlite.split_whitespace().collect();
+        assert!(
+            words.ends_with(&["ON", "CONFLICT", "DO", "NOTHING"]),
+            "{sqlite}"
+        );
     }
 }

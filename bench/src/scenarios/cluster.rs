@@ -47,7 +47,7 @@ impl<'a> Instances<'a> {
             ("SCHEDULER_INSTANCE_ID", format!("bench-{index}")),
             ("SCHEDULER_PARTITIONS", PARTITIONS.to_string()),
             ("SCHEDULER_LEASE_TTL_SECONDS", TTL_SECONDS.to_string()),
-            ("RUST_LOG", "warn,actors::engine::job=info".to_string()),
+            ("RUST_LOG", "warn,actors::engine=info".to_string()),
         ];
         let mut process = (self.bench.service).start_on(&self.db, Self::port(index), &env)?;
         process.wait_marker(Duration::from_secs(120))?;

@@ -98,10 +98,14 @@ enum Outgoing {
     Announce(String),
 }
 
+/// Messages waiting for the control connection at most (asks fail and announcements are
+/// dropped beyond: the table reads still carry every change).
+const OUTGOING_BOUND: usize = 4096;
+
 /// The handle the engine keeps: ask an owner, announce a change.
 #[derive(Clone)]
 pub struct Control {
-    outgoing: mpsc::UnboundedSender<Outgoing>,
+    outgoing: mpsc::Sender<Outgoing>,
     stop: Arc<watch::Sender<bool>>,
 }
 
@@ -110,12 +114,12 @@ impl Control {
     pub async fn ask(&self, instance: &str, request: Request) -> Result<Reply, String> {
         let (answer, reply) = oneshot::channel();
         (self.outgoing)
-            .send(Outgoing::Ask {
+            .try_send(Outgoing::Ask {
                 instance: instance.to_string(),
                 request: Box::new(request),
                 answer,
             })
-            .map_err(|_| "the control connection stopped".to_string())?;
+            .map_err(|_| "the cluster control connection is not available".to_string())?;
         match tokio::time::timeout(ASK_TIMEOUT, reply).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(_)) => Err(format!("instance {instance} could not be reached")),
@@ -128,7 +132,12 @@ impl Control {
 
     /// Tells the other instances that `job_id` changed.
     pub fn announce(&self, job_id: &str) {
-        let _ = self.outgoing.send(Outgoing::Announce(job_id.to_string()));
+        if (self.outgoing)
+            .try_send(Outgoing::Announce(job_id.to_string()))
+            .is_err()
+        {
+            tracing::warn!(%job_id, "control connection backed up; the change reaches the other instances by their table reads");
+        }
     }
 
     pub fn stop(&self) {
@@ -155,7 +164,7 @@ impl ControlPlane {
 
     /// Starts the control plane (on the current actix system).
     pub fn spawn(self) -> Control {
-        let (outgoing, mut requests) = mpsc::unbounded_channel();
+        let (outgoing, mut requests) = mpsc::channel(OUTGOING_BOUND);
         let (stop, mut stopped) = watch::channel(false);
         actix::spawn(async move {
             let mut backoff = MIN_BACKOFF;
@@ -186,7 +195,7 @@ impl ControlPlane {
     /// One connection's life: `Ok` when stopped.
     async fn run(
         &self,
-        requests: &mut mpsc::UnboundedReceiver<Outgoing>,
+        requests: &mut mpsc::Receiver<Outgoing>,
         stopped: &mut watch::Receiver<bool>,
         backoff: &mut Duration,
     ) -> Result<(), lapin::Error> {
@@ -260,6 +269,10 @@ impl ControlPlane {
                             .basic_publish(exchange.as_str().into(), "".into(), BasicPublishOptions::default(),
                                 &body, BasicProperties::default().with_type("announce".into()))
                             .await?;
+                    }
+                    Some(Outgoing::Ask { answer, .. }) if answer.is_closed() => {
+                        // The asker gave up (timed out while this connection was down): a
+                        // late run-now would run twice once the client retries.
                     }
                     Some(Outgoing::Ask { instance, request, answer }) => {
                         let correlation = Uuid::new_v4().to_string();

@@ -87,6 +87,8 @@ pub struct LeaseKeeper {
     leases: Arc<Leases>,
     view: Arc<RwLock<ClusterView>>,
     supervisor: Recipient<Held>,
+    /// Asked to commit what it holds before a partition is released.
+    persistence: Recipient<crate::engine::persistence::Drain>,
     /// Given up locally in the last round: released in the table in the next.
     releasing: Vec<u32>,
     busy: bool,
@@ -101,8 +103,10 @@ impl LeaseKeeper {
         leases: Arc<Leases>,
         view: Arc<RwLock<ClusterView>>,
         supervisor: Recipient<Held>,
+        persistence: Recipient<crate::engine::persistence::Drain>,
     ) -> Self {
         LeaseKeeper {
+            persistence,
             store,
             scope,
             settings,
@@ -121,13 +125,20 @@ impl LeaseKeeper {
         }
         self.busy = true;
         let releasing = std::mem::take(&mut self.releasing);
-        let round = round(
-            self.store.clone(),
-            self.scope,
-            self.settings.clone(),
-            self.leases.clone(),
-            releasing.clone(),
-        );
+        let persistence = self.persistence.clone();
+        let draining = !releasing.is_empty();
+        let store = self.store.clone();
+        let (scope, settings, leases) = (self.scope, self.settings.clone(), self.leases.clone());
+        let releasing_now = releasing.clone();
+        let round = async move {
+            if draining {
+                // The stopped job actors' last writes first: the next owner starts from them.
+                // (At most a second: the renewal of the leases kept waits for this.)
+                let drain = persistence.send(crate::engine::persistence::Drain);
+                let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+            }
+            round_with(store, scope, settings, leases, releasing_now).await
+        };
         ctx.spawn(round.into_actor(self).map(move |result, actor, _| {
             actor.busy = false;
             let mut view = actor.view.write().unwrap_or_else(|poison| poison.into_inner());
@@ -164,11 +175,11 @@ pub async fn round_once(
     settings: ClusterSettings,
     leases: Arc<Leases>,
 ) -> Result<RoundOutcome, StoreError> {
-    round(store, scope, settings, leases, Vec::new()).await
+    round_with(store, scope, settings, leases, Vec::new()).await
 }
 
 /// One round (see the module's doc). Answers the live peers and the partitions given up.
-async fn round(
+async fn round_with(
     store: Store,
     scope: Scope,
     settings: ClusterSettings,
@@ -261,10 +272,10 @@ impl Handler<ReleaseAll> for LeaseKeeper {
 
     fn handle(&mut self, _: ReleaseAll, _: &mut Context<Self>) -> Self::Result {
         self.stopping = true;
-        let held: Vec<u32> = self.leases.held().iter().map(|(p, _)| *p).collect();
-        let mut partitions = held.clone();
-        partitions.extend(std::mem::take(&mut self.releasing));
-        for partition in &held {
+        // Every partition this instance may still own in the table, held here or not
+        // (a lease whose local deadline passed may still name it).
+        let partitions: Vec<u32> = (0..self.settings.partitions).collect();
+        for partition in &partitions {
             self.leases.revoke(*partition);
         }
         let (store, scope) = (self.store.clone(), self.scope);

@@ -129,6 +129,22 @@ impl Leases {
             .map_or(0, |slot| slot.last_epoch.load(Ordering::Acquire))
     }
 
+    /// Revokes `fence.partition` if it is held at `fence.epoch` (not at a newer one);
+    /// answers whether it was.
+    pub fn revoke_at(&self, fence: Fence) -> bool {
+        let Some(slot) = self.slots.get(fence.partition as usize) else {
+            return false;
+        };
+        let revoked = slot
+            .epoch
+            .compare_exchange(fence.epoch, 0, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if revoked {
+            slot.valid_until_ms.store(0, Ordering::Release);
+        }
+        revoked
+    }
+
     /// The partitions held now, with their epochs.
     pub fn held(&self) -> Vec<(u32, u64)> {
         if !self.cluster {

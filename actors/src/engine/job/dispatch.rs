@@ -20,8 +20,12 @@ use crate::engine::persistence::{Persist, PersistRow};
 use crate::engine::{EngineContext, EngineEvent};
 use crate::run::{Fence, RunStatus, StateWrite};
 
-/// The longest a publish waits for its row: past this the fire goes out anyway.
+/// The longest a publish waits for its row: past this the fire goes out anyway (one
+/// instance; in cluster mode a run is published only once its row is committed).
 pub const MAX_ROW_WAIT: StdDuration = StdDuration::from_millis(500);
+/// Cluster mode: how often a fire or publish held back while the partition's lease is not
+/// held here looks again (the lease may come back at the same epoch after a slow round).
+pub const LEASE_RECHECK: StdDuration = StdDuration::from_millis(250);
 
 /// Where a job actor's writes and publishes go: a view of the engine's addresses (held once
 /// by the engine, not copied into every job actor).
@@ -139,6 +143,11 @@ impl JobActor {
     /// The row of a run waiting for it was written (or `landed` false: its batch failed, or
     /// the wait ran out): the run goes to the broker.
     pub(super) fn row_ready(&mut self, ctx: &mut Context<Self>, run_id: Uuid, landed: bool) {
+        if !landed && self.engine.leases.is_cluster() {
+            // Cluster mode: never before the row (another owner may hold the instant's row);
+            // the persistence actor answers once the row is committed or refused.
+            return;
+        }
         if self.book.take_for_publish(run_id).is_none() {
             return;
         }
@@ -158,9 +167,14 @@ impl JobActor {
             return;
         };
         if !self.dispatcher().leased() {
-            // The partition's lease ran out here: its new owner publishes the run from its
-            // row (same run_id), or the row was never written and the run never happened.
-            tracing::warn!(%run_id, "partition no longer held here; not publishing");
+            // The partition's lease is not held here now: its new owner publishes the run
+            // from its row (same run_id) and this actor is stopped, or the lease comes back
+            // and the run goes out then.
+            tracing::warn!(%run_id, "partition not held here now; holding the publish back");
+            let recheck = ctx.notify_later(Wake::Republish(run_id), LEASE_RECHECK);
+            if let Some(earlier) = self.run_timers.insert(run_id, recheck) {
+                ctx.cancel_future(earlier);
+            }
             return;
         }
         let about = RunLabel {
@@ -184,6 +198,18 @@ impl JobActor {
                 finished_at: None,
                 error: None,
             });
+        }
+    }
+
+    /// A publish held back for the lease: sent now if the run still waits for it.
+    pub(super) fn republish(&mut self, ctx: &mut Context<Self>, run_id: Uuid) {
+        self.run_timers.remove(&run_id);
+        if self
+            .book
+            .get(run_id)
+            .is_some_and(|run| run.phase == super::run_book::Phase::Publishing)
+        {
+            self.publish(ctx, run_id);
         }
     }
 

@@ -23,6 +23,7 @@ impl Handler<Wake> for JobActor {
             Wake::Stage => self.stage_due(ctx),
             Wake::Fire { armed } => self.fire_due(ctx, armed),
             Wake::Hold(run_id) => self.row_ready(ctx, run_id, false),
+            Wake::Republish(run_id) => self.republish(ctx, run_id),
             Wake::Timeout(run_id) => {
                 self.run_timers.remove(&run_id);
                 self.timed_out(ctx, run_id);

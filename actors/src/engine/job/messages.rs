@@ -88,8 +88,12 @@ pub(super) enum Wake {
     Stage,
     /// Fire the next run (from the precise timer; a wake of an older arming is ignored).
     Fire { armed: u64 },
-    /// A run's row took too long to write: publish it anyway.
+    /// A run's row took too long to write: publish it anyway (one instance; a cluster waits
+    /// for the row).
     Hold(Uuid),
+    /// Cluster mode: a run held back while the partition's lease was not held here; publish
+    /// it if the lease is back (the actor is stopped otherwise).
+    Republish(Uuid),
     /// A run got no report within its `timeout_sec`.
     Timeout(Uuid),
     /// A failed run's retry is due.

@@ -141,19 +141,18 @@ pub fn resume(left: Left<'_>) -> Resumed {
             .any(|fired| to_seconds(*fired) == to_seconds(due))
     };
     let stored = match stored {
-        // Its staged run is published above (a skipped one is not a catch-up): that is this restart's
-        // one catch-up, and the instants that passed after it are coalesced into it.
-        Some(due) if due <= now && among(&published, due) => {
-            return Resumed {
-                adopted,
-                ahead,
-                missed: None,
-                next_due: left.timing.next_after(due, now).0,
-            };
-        }
-        // The previous process fired this instant (its run is restored) but was stopped
-        // before it stored the next one: the candidate is the instant after it.
-        Some(due) if due <= now && (among(&left.in_flight_dues, due) || among(&settled, due)) => {
+        // The previous process fired this instant (its run is restored), or may have (its
+        // staged run is still `scheduled`: published again above under its run_id, since a
+        // publish is recorded only at the broker's confirm), but was stopped before it stored
+        // the next one: the candidate is the instant after it. Were the instants after a
+        // published staged run coalesced into it, a worker that drops the repeated run_id
+        // would see no catch-up at all.
+        Some(due)
+            if due <= now
+                && (among(&published, due)
+                    || among(&left.in_flight_dues, due)
+                    || among(&settled, due)) =>
+        {
             left.timing.next_after(due, due).0
         }
         other => other,
@@ -266,8 +265,12 @@ mod tests {
             matches!(&resumed.adopted[1], Adopted::Publish { row, late } if row.due_at == at(900) && *late == Duration::seconds(100))
         );
         assert_eq!(
-            resumed.missed, None,
-            "the published staged run is the one catch-up: 960 is coalesced into it"
+            resumed.missed,
+            Some(Missed::CaughtUp {
+                due: at(960),
+                late: Duration::seconds(40)
+            }),
+            "900 may have gone out before the stop: the instant after it is caught up too"
         );
         assert_eq!(resumed.next_due, Some(at(1020)));
     }
@@ -330,8 +333,12 @@ mod tests {
             matches!(&resumed.adopted[..], [Adopted::Publish { row, .. }] if row.due_at == at(900))
         );
         assert_eq!(
-            resumed.missed, None,
-            "the instant of 300 is not fired again"
+            resumed.missed,
+            Some(Missed::CaughtUp {
+                due: at(960),
+                late: Duration::seconds(40)
+            }),
+            "the instant of 300 is not fired again; the one after 900 is caught up"
         );
         assert_eq!(resumed.next_due, Some(at(1020)));
     }

@@ -86,8 +86,11 @@ impl JobActor {
             return;
         }
         if !self.dispatcher().leased() {
-            // Cluster mode: the partition's lease ran out here. Its next owner fires this
-            // instant (or catches it up); this actor is about to be stopped.
+            // Cluster mode: the partition's lease is not held here now. Its next owner fires
+            // this instant (or catches it up) and this actor is stopped; or the lease comes
+            // back (a slow round) and the instant fires then, late.
+            let armed = self.armed;
+            ctx.notify_later(Wake::Fire { armed }, super::dispatch::LEASE_RECHECK);
             return;
         }
         let mut fire = Fire::scheduled(due, self.config.default_params.clone());
