@@ -30,7 +30,8 @@ pub struct Readiness {
     warnings: Vec<String>,
     /// `{mode: "single"}` on SQLite; on MariaDB `{mode: "cluster", instance_id, partitions,
     /// owned: [partition numbers held here], peers: [{instance_id, partitions,
-    /// heartbeat_age_ms}], last_error}`.
+    /// heartbeat_age_ms}], last_error, control}` (`control`: `up` once peers can reach this
+    /// instance; not ready before).
     #[schema(value_type = Object)]
     cluster: serde_json::Value,
 }
@@ -65,6 +66,7 @@ impl Readiness {
                     "owned": view.owned.iter().map(|(partition, _)| partition).collect::<Vec<_>>(),
                     "peers": view.peers,
                     "last_error": view.last_error,
+                    "control": if readiness.control == Some(true) { "up" } else { "down: connecting" },
                 }),
             },
         }

@@ -430,11 +430,31 @@ async fn the_overview_shows_this_instance_its_partitions_and_its_peers() {
         })
         .await;
     browser.quit().await;
+    let metrics = (cluster.client)
+        .get(format!("{}/metrics", cluster.instances[0].base))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("a page");
+
     assert_eq!(
         held,
         format!("{} of {PARTITIONS}", owned[&0].len()),
         "{peers}"
     );
+    let sample = |name: &str| {
+        (metrics.lines())
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+    };
+    assert_eq!(
+        sample("jennie_cluster_partitions_owned"),
+        Some(owned[&0].len() as f64),
+        "{metrics}"
+    );
+    assert_eq!(sample("jennie_cluster_instances"), Some(2.0));
 }
 
 #[actix_web::test]

@@ -305,6 +305,11 @@ impl Engine {
         let _ = self.broker.send(StopBroker).await;
     }
 
+    /// Cluster mode: whether peers can reach this instance (its control queue is consumed).
+    pub(crate) fn control_connected(&self) -> Option<bool> {
+        self.control.as_ref().map(cluster::Control::connected)
+    }
+
     /// Cluster mode: this instance, the partitions it holds and its live peers.
     pub(crate) fn cluster_view(&self) -> Option<cluster::ClusterView> {
         (self.cluster_view.as_ref()).map(|view| {

@@ -627,18 +627,25 @@ impl Supervisor {
             .as_ref()
             .map(|c| c.instance_id.clone());
         let request = message.request(&job_id);
+        let (store, scope) = (self.engine.store.clone(), self.engine.settings.scope);
         Box::pin(async move {
             let elsewhere = |why: String| Err(JobUnavailable::Elsewhere(why));
-            let (true, Some(owner), Some(control)) = (route, owner, control) else {
+            let (true, Some(control)) = (route, control) else {
                 return elsewhere(format!(
-                    "no instance is known to hold partition {partition} right now; try again"
+                    "partition {partition} is not held by this instance"
                 ));
             };
-            if Some(&owner) == me.as_ref() {
+            // The owners as last read (each lease round); the table when that says nobody
+            // or this instance (a partition that changed hands since).
+            let owner = match owner.filter(|owner| Some(owner) != me.as_ref()) {
+                Some(owner) => Some(owner),
+                None => store.lease_owner(scope, partition).await.ok().flatten(),
+            };
+            let Some(owner) = owner.filter(|owner| Some(owner) != me.as_ref()) else {
                 return elsewhere(format!(
                     "partition {partition} is changing hands; try again"
                 ));
-            }
+            };
             match control.ask(&owner, request).await {
                 Ok(reply) => M::answer(reply),
                 Err(why) => elsewhere(why),

@@ -38,12 +38,15 @@ pub struct Readiness {
     /// Cluster mode: this instance, the partitions it holds and its live peers (None on
     /// SQLite, where one instance runs every job).
     pub cluster: Option<crate::engine::cluster::ClusterView>,
+    /// Cluster mode: whether peers can reach this instance over the control plane.
+    pub control: Option<bool>,
 }
 
 impl Readiness {
-    /// Ready when the database and the broker are both up.
+    /// Ready when the database and the broker are both up (and, in cluster mode, peers can
+    /// reach this instance: before that, requests they forward here would be lost).
     pub fn ready(&self) -> bool {
-        self.database == Probe::Up && self.broker == Probe::Up
+        self.database == Probe::Up && self.broker == Probe::Up && self.control != Some(false)
     }
 }
 
@@ -74,6 +77,7 @@ impl JobService {
             outbox,
             state_writes,
             cluster: self.engine.cluster_view(),
+            control: self.engine.control_connected(),
         }
     }
 

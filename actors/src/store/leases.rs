@@ -69,6 +69,22 @@ impl Store {
         })
     }
 
+    /// The instance whose lease on `partition` is live now, if any.
+    pub async fn lease_owner(
+        &self,
+        scope: Scope,
+        partition: u32,
+    ) -> Result<Option<String>, StoreError> {
+        let sql = "SELECT owner FROM scheduler_leases WHERE scope = ? AND partition_no = ? \
+            AND owner IS NOT NULL AND expires_at > NOW(3)";
+        let values = vec![scope.as_str().into(), (partition as i32).into()];
+        let row = self.db.query_one_raw(statement(sql, values)).await?;
+        Ok(match row {
+            Some(row) => row.try_get("", "owner")?,
+            None => None,
+        })
+    }
+
     /// Says this instance is alive until now + `ttl` (by the database's clock).
     pub async fn heartbeat(
         &self,

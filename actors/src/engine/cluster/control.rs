@@ -107,6 +107,8 @@ const OUTGOING_BOUND: usize = 4096;
 pub struct Control {
     outgoing: mpsc::Sender<Outgoing>,
     stop: Arc<watch::Sender<bool>>,
+    /// Whether this instance's control queue is consumed (peers can reach it).
+    connected: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Control {
@@ -143,6 +145,11 @@ impl Control {
     pub fn stop(&self) {
         let _ = self.stop.send(true);
     }
+
+    /// Whether peers can reach this instance now.
+    pub fn connected(&self) -> bool {
+        self.connected.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Where the control plane runs.
@@ -166,13 +173,19 @@ impl ControlPlane {
     pub fn spawn(self) -> Control {
         let (outgoing, mut requests) = mpsc::channel(OUTGOING_BOUND);
         let (stop, mut stopped) = watch::channel(false);
+        let connected = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let up = connected.clone();
         actix::spawn(async move {
             let mut backoff = MIN_BACKOFF;
             loop {
                 if *stopped.borrow() {
                     return;
                 }
-                match self.run(&mut requests, &mut stopped, &mut backoff).await {
+                let ran = self
+                    .run(&mut requests, &mut stopped, &mut backoff, &up)
+                    .await;
+                up.store(false, std::sync::atomic::Ordering::Relaxed);
+                match ran {
                     Ok(()) => return,
                     Err(error) => {
                         tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64,
@@ -189,6 +202,7 @@ impl ControlPlane {
         Control {
             outgoing,
             stop: Arc::new(stop),
+            connected,
         }
     }
 
@@ -198,6 +212,7 @@ impl ControlPlane {
         requests: &mut mpsc::Receiver<Outgoing>,
         stopped: &mut watch::Receiver<bool>,
         backoff: &mut Duration,
+        up: &std::sync::atomic::AtomicBool,
     ) -> Result<(), lapin::Error> {
         let connection = crate::engine::amqp_targets::AmqpTargets::parse(&self.url)
             .connect("jennie-scheduler control")
@@ -252,6 +267,7 @@ impl ControlPlane {
             )
             .await?;
         tracing::info!(%queue, "cluster control plane connected");
+        up.store(true, std::sync::atomic::Ordering::Relaxed);
         *backoff = MIN_BACKOFF;
         let waiting: Arc<Mutex<HashMap<String, oneshot::Sender<Reply>>>> = Arc::default();
         loop {
