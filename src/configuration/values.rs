@@ -366,7 +366,8 @@ pub mod queue_type {
     }
 }
 
-/// An optional name (this instance's id): unset, or 1 to 255 characters without spaces.
+/// An optional name (this instance's id): unset, or 1 to 200 characters without spaces (it
+/// names the instance's control queue, and RabbitMQ names are at most 255 bytes).
 pub mod identifier {
     use super::*;
 
@@ -379,9 +380,9 @@ pub mod identifier {
             return Ok(None);
         };
         let name = raw.to_string();
-        if name.is_empty() || name.len() > 255 || name.chars().any(char::is_whitespace) {
+        if name.is_empty() || name.len() > 200 || name.chars().any(char::is_whitespace) {
             return Err(D::Error::custom(format!(
-                "must be 1 to 255 characters without spaces, not '{name}'"
+                "must be 1 to 200 characters without spaces, not '{name}'"
             )));
         }
         Ok(Some(name))

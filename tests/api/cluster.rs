@@ -473,3 +473,22 @@ async fn with_several_broker_urls_a_node_that_is_down_is_passed_over() {
     queue.delete().await;
     assert!(fired.is_some(), "fires go out through the node that is up");
 }
+
+#[actix_web::test]
+async fn a_clean_stop_hands_its_partitions_over_before_its_leases_could_run_out() {
+    let cluster = Cluster::start(2).await;
+    cluster.balanced(&[0, 1], Duration::from_secs(20)).await;
+
+    cluster.instances[1].signal("TERM");
+    let stopped_at = std::time::Instant::now();
+    // Released at once: i0 takes them at its next round (every TTL / 3), well before a lease
+    // left to run out would let it.
+    let owned = cluster
+        .balanced(&[0], Duration::from_millis(TTL_SECONDS * 1000 - 200))
+        .await;
+    println!(
+        "i0 held all {} partitions {} ms after i1 was told to stop",
+        owned[&0].len(),
+        stopped_at.elapsed().as_millis()
+    );
+}

@@ -256,10 +256,15 @@ impl Engine {
             ),
             _ => None,
         };
+        let database = match &context.settings.cluster {
+            Some(_) => context.store.database_name().await?,
+            None => String::new(),
+        };
         let control = context.settings.cluster.as_ref().map(|cluster| {
             cluster::ControlPlane {
                 url: context.settings.rabbitmq_url.clone(),
                 scope: context.settings.scope,
+                database,
                 instance_id: cluster.instance_id.clone(),
                 supervisor: supervisor.clone(),
             }

@@ -57,6 +57,20 @@ impl Store {
         Ok(())
     }
 
+    /// The name of the database (the cluster's control plane is named after it, so clusters
+    /// on different databases sharing one broker never hear each other).
+    pub async fn database_name(&self) -> Result<String, StoreError> {
+        let row = (self.db)
+            .query_one_raw(statement("SELECT DATABASE() AS name", Vec::new()))
+            .await?;
+        Ok(match row {
+            Some(row) => row
+                .try_get::<Option<String>>("", "name")?
+                .unwrap_or_default(),
+            None => String::new(),
+        })
+    }
+
     /// How many partitions the scope's lease table has (0 before its first instance).
     pub async fn partition_count(&self, scope: Scope) -> Result<u32, StoreError> {
         let sql = "SELECT COUNT(*) AS partitions FROM scheduler_leases WHERE scope = ?";

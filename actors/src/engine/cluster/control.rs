@@ -1,5 +1,7 @@
 //! The cluster's control plane, over RabbitMQ: every instance consumes its own exclusive queue
-//! `{scope}.control.{instance_id}`, bound to the fanout exchange `{scope}.control`.
+//! `{scope}.control.{cluster}.{instance_id}`, bound to the fanout exchange
+//! `{scope}.control.{cluster}`, where `{cluster}` is a digest of the database's name (two
+//! clusters sharing a broker never hear each other).
 //! - A run-now or a report for a job whose partition another instance holds is sent to that
 //!   instance's queue as a [`Request`] and answered on RabbitMQ's direct reply-to (the owner
 //!   handles it as if it had come in itself, but never forwards it again).
@@ -156,17 +158,20 @@ impl Control {
 pub struct ControlPlane {
     pub url: String,
     pub scope: Scope,
+    /// The database the cluster shares (its name names the control plane).
+    pub database: String,
     pub instance_id: String,
     pub supervisor: Addr<Supervisor>,
 }
 
 impl ControlPlane {
-    fn queue(scope: Scope, instance_id: &str) -> String {
-        format!("{scope}.control.{instance_id}")
+    fn exchange(&self) -> String {
+        let digest = super::partition_of(&self.database, u32::MAX);
+        format!("{}.control.{digest:08x}", self.scope)
     }
 
-    fn exchange(&self) -> String {
-        format!("{}.control", self.scope)
+    fn queue(&self, instance_id: &str) -> String {
+        format!("{}.{instance_id}", self.exchange())
     }
 
     /// Starts the control plane (on the current actix system).
@@ -218,7 +223,7 @@ impl ControlPlane {
             .connect("jennie-scheduler control")
             .await?;
         let channel = connection.create_channel().await?;
-        let queue = Self::queue(self.scope, &self.instance_id);
+        let queue = self.queue(&self.instance_id);
         let exchange = self.exchange();
         channel
             .exchange_declare(
@@ -298,7 +303,7 @@ impl ControlPlane {
                             .with_correlation_id(correlation.as_str().into())
                             .with_reply_to(DIRECT_REPLY_TO.into());
                         lock(&waiting).insert(correlation.clone(), answer);
-                        let target = Self::queue(self.scope, &instance);
+                        let target = self.queue(&instance);
                         let published = channel
                             .basic_publish("".into(), target.as_str().into(), BasicPublishOptions {
                                 mandatory: true, ..Default::default() }, &body, properties)
