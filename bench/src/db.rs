@@ -109,6 +109,15 @@ impl Db {
         Ok(())
     }
 
+    /// Lets every job have `max_parallel` runs in flight.
+    pub async fn set_max_parallel(&self, max_parallel: u32) -> Result<()> {
+        let db = self.connect().await?;
+        db.execute_unprepared(&format!("UPDATE jobs SET max_parallel = {max_parallel}"))
+            .await?;
+        db.close().await?;
+        Ok(())
+    }
+
     /// Makes every job due at `at_ms` and forgets earlier runs (a burst repeated on one table).
     pub async fn all_due_at(&self, at_ms: i64) -> Result<()> {
         let db = self.connect().await?;

@@ -471,8 +471,19 @@ impl Handler<RunJobNow> for Supervisor {
 impl Handler<SettleJobReport> for Supervisor {
     type Result = ResponseFuture<Result<Result<Settlement, ReportRefused>, JobUnavailable>>;
 
+    /// Answered once the report's writes are committed (when the job runs here): a report
+    /// acknowledged to its worker is never lost by a crash right after.
     fn handle(&mut self, message: SettleJobReport, ctx: &mut Context<Self>) -> Self::Result {
-        self.forward(message.job_id, message.settle, true, ctx)
+        let here = (self.jobs.get(&message.job_id)).is_some_and(|entry| entry.live().is_some());
+        let settled = self.forward(message.job_id, message.settle, true, ctx);
+        let persistence = self.engine.persistence.clone();
+        Box::pin(async move {
+            let answer = settled.await;
+            if here && matches!(answer, Ok(Ok(_))) {
+                let _ = persistence.send(super::persistence::Drain).await;
+            }
+            answer
+        })
     }
 }
 
@@ -766,8 +777,14 @@ impl Handler<FromPeer> for Supervisor {
             }
             Request::Settle { job_id, report } => {
                 let asked = self.forward(job_id, SettleReport(report), false, ctx);
+                let persistence = self.engine.persistence.clone();
                 Box::pin(async move {
-                    match asked.await {
+                    let answer = asked.await;
+                    if matches!(answer, Ok(Ok(_))) {
+                        // Committed before the asker acknowledges the worker's report.
+                        let _ = persistence.send(super::persistence::Drain).await;
+                    }
+                    match answer {
                         Ok(Ok(settled)) => Reply::Settled {
                             run_id: settled.run_id,
                             status: settled.status.as_str().to_string(),
