@@ -16,6 +16,10 @@ use crate::instant::{from_utc_column, to_millis_column, to_seconds_column};
 use crate::job::Scope;
 use crate::run::{Fence, RunRecord, RunStatus, StateWrite};
 
+/// How long a fenced batch's transaction may sit idle before MariaDB ends it (a healthy batch
+/// sends its statements back to back).
+const IDLE_TRANSACTION_TIMEOUT_SECONDS: u32 = 2;
+
 /// What a fenced batch did (see [`Store::apply_fenced_writes`]).
 #[derive(Debug, Default)]
 pub struct FencedOutcome {
@@ -391,6 +395,13 @@ impl Store {
         partitions: &[u32],
     ) -> Result<FencedOutcome, StoreError> {
         use sea_orm::Value;
+        // A process frozen (or cut off) inside this transaction would keep the lease rows
+        // locked, and the instance taking its partitions over waiting, until the server's
+        // lock timeout (50 s): the server ends a transaction left idle this long instead.
+        txn.execute_unprepared(&format!(
+            "SET SESSION idle_transaction_timeout = {IDLE_TRANSACTION_TIMEOUT_SECONDS}"
+        ))
+        .await?;
         let mut current: HashMap<u32, u64> = HashMap::new();
         if !partitions.is_empty() {
             let marks: Vec<&str> = partitions.iter().map(|_| "?").collect();
