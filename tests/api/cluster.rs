@@ -407,6 +407,25 @@ async fn any_instance_answers_for_every_job_and_a_change_reaches_its_owner_withi
         late.is_empty(),
         "fired after the pause through a peer: {late:?}"
     );
+
+    // The owner dies: while its lease still names it, a request through i0 is refused at
+    // once (its control queue is gone), not after waiting for an answer that cannot come.
+    let other = jobs_in(&jobs, &owned[&1])
+        .into_iter()
+        .find(|other| *other != job_id)
+        .expect("a second job of i1");
+    cluster.instances[1].signal("KILL");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let refused = post(format!("/jobs/{other}/run-now"), json!({}))
+        .await
+        .expect("run-now through i0");
+    let status = refused.status();
+    let body = refused.text().await.unwrap_or_default();
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("i1 is gone"),
+        "a request for a dead owner waited for its answer instead: {body}"
+    );
     queue.delete().await;
 }
 

@@ -20,8 +20,8 @@ use std::time::Duration;
 use actix::Addr;
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, ExchangeKind};
@@ -223,6 +223,11 @@ impl ControlPlane {
             .connect("jennie-scheduler control")
             .await?;
         let channel = connection.create_channel().await?;
+        // Confirms carry back an ask sent to a queue that is gone (its instance died), so the
+        // asker hears at once instead of when its wait runs out.
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
         let queue = self.queue(&self.instance_id);
         let exchange = self.exchange();
         channel
@@ -286,10 +291,13 @@ impl ControlPlane {
                     Some(Outgoing::Announce(job_id)) => {
                         let body = serde_json::to_vec(&Announce { from: self.instance_id.clone(), job_id })
                             .unwrap_or_default();
-                        channel
+                        let confirm = channel
                             .basic_publish(exchange.as_str().into(), "".into(), BasicPublishOptions::default(),
                                 &body, BasicProperties::default().with_type("announce".into()))
                             .await?;
+                        actix::spawn(async move {
+                            let _ = confirm.await;
+                        });
                     }
                     Some(Outgoing::Ask { answer, .. }) if answer.is_closed() => {
                         // The asker gave up (timed out while this connection was down): a
@@ -308,13 +316,29 @@ impl ControlPlane {
                             .basic_publish("".into(), target.as_str().into(), BasicPublishOptions {
                                 mandatory: true, ..Default::default() }, &body, properties)
                             .await;
-                        if let Err(error) = published {
-                            lock(&waiting).remove(&correlation);
-                            return Err(error);
-                        }
-                        // Forget answers that never come (the owner died): the asker times out.
+                        let confirm = match published {
+                            Ok(confirm) => confirm,
+                            Err(error) => {
+                                lock(&waiting).remove(&correlation);
+                                return Err(error);
+                            }
+                        };
                         let waiting = waiting.clone();
                         actix::spawn(async move {
+                            let returned = match confirm.await {
+                                Ok(confirmation) => !confirmation.is_ack() || confirmation.take_message().is_some(),
+                                Err(_) => true,
+                            };
+                            if returned {
+                                // No such queue: the instance is gone. The asker hears now.
+                                if let Some(answer) = lock(&waiting).remove(&correlation) {
+                                    let _ = answer.send(Reply::Unavailable {
+                                        reason: format!("instance {instance} is gone (its control queue no longer exists)"),
+                                    });
+                                }
+                                return;
+                            }
+                            // Forget answers that never come (the owner died since).
                             tokio::time::sleep(ASK_TIMEOUT).await;
                             lock(&waiting).remove(&correlation);
                         });
@@ -378,7 +402,7 @@ impl ControlPlane {
             });
             let body = serde_json::to_vec(&reply).unwrap_or_default();
             let properties = BasicProperties::default().with_correlation_id(correlation);
-            if let Err(error) = channel
+            match channel
                 .basic_publish(
                     "".into(),
                     reply_to.as_str().into(),
@@ -388,7 +412,10 @@ impl ControlPlane {
                 )
                 .await
             {
-                tracing::warn!(%error, "could not answer a peer's request");
+                Ok(confirm) => {
+                    let _ = confirm.await;
+                }
+                Err(error) => tracing::warn!(%error, "could not answer a peer's request"),
             }
         });
     }

@@ -71,6 +71,17 @@ pub enum Adopted {
     Skip { row: RunRecord, late: Duration },
 }
 
+impl Adopted {
+    /// What becomes of the row, and its instant, for a log line.
+    pub fn label(&self) -> String {
+        match self {
+            Adopted::Delete(run_id) => format!("delete {run_id}"),
+            Adopted::Publish { row, .. } => format!("publish {}", row.due_at),
+            Adopted::Skip { row, .. } => format!("skip {}", row.due_at),
+        }
+    }
+}
+
 /// The stored next instant passed while the service was down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Missed {

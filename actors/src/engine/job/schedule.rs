@@ -197,18 +197,22 @@ impl JobActor {
     /// The first schedule after start-up, over what the previous process left.
     pub(super) fn resume_schedule(&mut self, ctx: &mut Context<Self>, staged: Vec<RunRecord>) {
         let now = Utc::now();
+        let in_flight_dues: Vec<_> = (self.book.in_flight().iter())
+            .filter(|run| run.trigger == TriggerSource::Scheduler)
+            .map(|run| run.due_at)
+            .collect();
         let resumed = resume::resume(Left {
             now,
             grace: self.engine.settings.misfire_grace,
             scheduled: self.scheduled(),
             timing: &self.timing,
             stored_next_due: self.stored_next_due,
-            in_flight_dues: (self.book.in_flight().iter())
-                .filter(|run| run.trigger == TriggerSource::Scheduler)
-                .map(|run| run.due_at)
-                .collect(),
+            in_flight_dues: in_flight_dues.clone(),
             staged,
         });
+        tracing::debug!(job_id = %self.config.job_id, stored_next_due = ?self.stored_next_due, ?in_flight_dues,
+            adopted = ?resumed.adopted.iter().map(Adopted::label).collect::<Vec<_>>(),
+            missed = ?resumed.missed, next_due = ?resumed.next_due, "schedule resumed");
         for adopted in resumed.adopted {
             match adopted {
                 Adopted::Delete(run_id) => self.persist(StateWrite::DeleteRun { run_id }),
