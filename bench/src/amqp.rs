@@ -85,6 +85,16 @@ pub struct Collector {
 
 impl Collector {
     pub async fn start(queue: &str, reports_to: Option<SchedulerClient>) -> Result<Collector> {
+        Self::start_reporting(queue, reports_to, REPORTS_AT_ONCE).await
+    }
+
+    /// [`Self::start`], with up to `at_once` reports waiting for their answers together (a
+    /// fleet of that many workers).
+    pub async fn start_reporting(
+        queue: &str,
+        reports_to: Option<SchedulerClient>,
+        at_once: usize,
+    ) -> Result<Collector> {
         let connection = connect().await?;
         let channel = connection.create_channel().await?;
         fresh_queue(&channel, queue).await?;
@@ -104,7 +114,7 @@ impl Collector {
         let report_failures = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::new();
         let reporter = reports_to.map(|client| {
-            let (sender, task) = spawn_reporter(client, report_failures.clone());
+            let (sender, task) = spawn_reporter(client, report_failures.clone(), at_once);
             tasks.push(task);
             sender
         });
@@ -189,17 +199,21 @@ impl Collector {
     }
 }
 
-/// Reports each received run as a success, at most 64 reports at a time.
+/// How many reports wait for their answers together by default.
+const REPORTS_AT_ONCE: usize = 64;
+
+/// Reports each received run as a success, at most `at_once` reports at a time.
 fn spawn_reporter(
     client: SchedulerClient,
     failures: Arc<AtomicU64>,
+    at_once: usize,
 ) -> (
     mpsc::UnboundedSender<JobMessage>,
     tokio::task::JoinHandle<()>,
 ) {
     let (sender, mut messages) = mpsc::unbounded_channel::<JobMessage>();
     let client = Arc::new(client);
-    let permits = Arc::new(Semaphore::new(64));
+    let permits = Arc::new(Semaphore::new(at_once));
     let task = tokio::spawn(async move {
         while let Some(message) = messages.recv().await {
             let Ok(permit) = permits.clone().acquire_owned().await else {

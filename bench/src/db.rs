@@ -118,6 +118,27 @@ impl Db {
         Ok(())
     }
 
+    /// The lease table: partition, owner and epoch (a failover's trace).
+    pub async fn leases(&self) -> Result<Vec<(u32, Option<String>, u64)>> {
+        let db = self.connect().await?;
+        let rows = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT partition_no, owner, epoch FROM scheduler_leases ORDER BY partition_no",
+            ))
+            .await?;
+        db.close().await?;
+        (rows.iter())
+            .map(|row| {
+                Ok((
+                    row.try_get::<i32>("", "partition_no")? as u32,
+                    row.try_get::<Option<String>>("", "owner")?,
+                    row.try_get::<i64>("", "epoch")? as u64,
+                ))
+            })
+            .collect()
+    }
+
     /// Makes every job due at `at_ms` and forgets earlier runs (a burst repeated on one table).
     pub async fn all_due_at(&self, at_ms: i64) -> Result<()> {
         let db = self.connect().await?;

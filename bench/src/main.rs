@@ -1,7 +1,7 @@
 //! jennie-bench: the benchmark suite of jennie-scheduler (run it with `bench/run`).
 //!
 //! ```text
-//! jennie-bench suite [--quick] [--only spread,idle,burst,throughput,footprint,api,cluster] [--out FILE]
+//! jennie-bench suite [--quick] [--only spread,idle,burst,throughput,footprint,api,cluster,failover] [--out FILE]
 //! jennie-bench bare --kind tokio|actix --plan FILE --from MS --until MS
 //! jennie-bench minimal-endpoint --port PORT --jobs N --workers W
 //! ```
@@ -37,6 +37,9 @@ const SCENARIOS: [&str; 7] = [
     "api",
     "cluster",
 ];
+
+/// Scenarios run only when named: part of one above, alone.
+const PARTS: [&str; 1] = ["failover"];
 
 /// `--key value` pairs and bare `--flag`s.
 fn options(args: &[String]) -> Result<HashMap<String, String>> {
@@ -96,8 +99,8 @@ async fn suite(options: HashMap<String, String>) -> Result<()> {
         None => SCENARIOS.iter().map(|s| s.to_string()).collect(),
     };
     for name in &only {
-        if !SCENARIOS.contains(&name.as_str()) {
-            bail!("unknown scenario {name}; one of {SCENARIOS:?}");
+        if !SCENARIOS.contains(&name.as_str()) && !PARTS.contains(&name.as_str()) {
+            bail!("unknown scenario {name}; one of {SCENARIOS:?} or {PARTS:?}");
         }
     }
     let out = options
@@ -156,6 +159,7 @@ async fn suite(options: HashMap<String, String>) -> Result<()> {
             "footprint" => scenarios::footprint::run(&mut bench).await?,
             "idle" => scenarios::idle::run(&mut bench).await?,
             "cluster" => scenarios::cluster::run(&mut bench).await?,
+            "failover" => scenarios::cluster::run_failover(&mut bench).await?,
             _ => scenarios::api::run(&mut bench).await?,
         }
         println!("== {name} took {:.0} s", at.elapsed().as_secs_f64());

@@ -40,6 +40,15 @@ impl Process {
         let (marker_tx, marker_rx) = mpsc::channel();
         let (result_tx, result_rx) = mpsc::channel();
         let tail = Arc::new(Mutex::new(Vec::new()));
+        // With BENCH_TRACE_DIR set, every output line is kept in a file per process.
+        let trace = match std::env::var_os("BENCH_TRACE_DIR") {
+            Some(dir) => {
+                std::fs::create_dir_all(&dir)?;
+                let path = PathBuf::from(dir).join(format!("{name}-{pid}.log"));
+                Some(Arc::new(Mutex::new(std::fs::File::create(path)?)))
+            }
+            None => None,
+        };
         let streams: [Box<dyn std::io::Read + Send>; 2] = [
             Box::new(child.stdout.take().expect("piped stdout")),
             Box::new(child.stderr.take().expect("piped stderr")),
@@ -48,9 +57,14 @@ impl Process {
             let marker_tx = marker_tx.clone();
             let result_tx = result_tx.clone();
             let tail = tail.clone();
+            let trace = trace.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines() {
                     let Ok(line) = line else { break };
+                    if let Some(trace) = &trace {
+                        use std::io::Write;
+                        let _ = writeln!(trace.lock().unwrap(), "{line}");
+                    }
                     if line.contains(marker) {
                         let _ = marker_tx.send((Instant::now(), line.clone()));
                     }

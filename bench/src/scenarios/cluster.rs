@@ -29,6 +29,24 @@ const STEP_MS: f64 = 10_000.0;
 /// As in the throughput scenario: a step's lag grows when the median lateness of its last
 /// 3 s exceeds that of its first 3 s by more than this.
 const GROWTH_MS: f64 = 25.0;
+/// Reports waiting for their answers together: a fleet of workers, each waiting for its own.
+/// A report for a job whose owner was just killed waits until the job is taken over (up to
+/// the TTL); with a few dozen at once, those would hold back every other job's reports, and
+/// the other jobs' runs would stay in flight (up to `max_parallel`) for the harness's sake.
+const REPORTS_AT_ONCE: usize = 8_192;
+
+/// Where a failover run leaves its trace (`BENCH_TRACE_DIR`): each instance's log, with
+/// every job's resumed schedule, and per kill the leases and the silenced jobs' messages.
+fn trace_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("BENCH_TRACE_DIR").map(Into::into)
+}
+
+fn log_filter() -> String {
+    match trace_dir() {
+        Some(_) => "warn,actors::engine=info,actors::engine::job=debug".into(),
+        None => "warn,actors::engine=info".into(),
+    }
+}
 
 /// The instances of one run, each on a port of its own.
 struct Instances<'a> {
@@ -47,7 +65,7 @@ impl<'a> Instances<'a> {
             ("SCHEDULER_INSTANCE_ID", format!("bench-{index}")),
             ("SCHEDULER_PARTITIONS", PARTITIONS.to_string()),
             ("SCHEDULER_LEASE_TTL_SECONDS", TTL_SECONDS.to_string()),
-            ("RUST_LOG", "warn,actors::engine=info".to_string()),
+            ("RUST_LOG", log_filter()),
         ];
         let mut process = (self.bench.service).start_on(&self.db, Self::port(index), &env)?;
         process.wait_marker(Duration::from_secs(120))?;
@@ -125,7 +143,7 @@ async fn cluster<'a>(
     }
     let reports =
         SchedulerClient::over_amqp(&crate::amqp::url(), &worker::reports_queue_name("mock"))?;
-    let collector = Collector::start(queue, Some(reports)).await?;
+    let collector = Collector::start_reporting(queue, Some(reports), REPORTS_AT_ONCE).await?;
     let mut instances = Instances {
         bench,
         db,
@@ -206,6 +224,10 @@ async fn kill_once(
     jobs: usize,
     victim: usize,
 ) -> Result<Kill> {
+    let leases = match trace_dir() {
+        Some(_) => instances.db.leases().await?,
+        None => Vec::new(),
+    };
     let killed_at = now_ms();
     if let Some(process) = instances.running[victim].take() {
         process.kill_9();
@@ -242,6 +264,54 @@ async fn kill_once(
     let failover_ms = (silent.iter())
         .map(|job| first_again.get(job).map_or(f64::NAN, |at| at - killed_at))
         .collect();
+    // Silenced jobs that were already quiet in the second before the kill.
+    let quiet_before = silent_jobs(&records, jobs, killed_at - 1_200.0, killed_at);
+    println!(
+        "cluster: bench-{victim} killed: {} jobs silenced ({} of them quiet before the kill), \
+         {caught_up} caught up",
+        silent.len(),
+        silent.intersection(&quiet_before).count(),
+    );
+    if let Some(dir) = trace_dir() {
+        let missed: Vec<serde_json::Value> = (silent.iter())
+            .filter(|job| {
+                !records.iter().any(|record| {
+                    record.job == **job
+                        && record.due_ms > killed_at
+                        && record.due_ms < first_again.get(job).copied().unwrap_or(0.0) - 900.0
+                })
+            })
+            .map(|job| {
+                let seen: Vec<serde_json::Value> = (records.iter())
+                    .filter(|record| {
+                        record.job == *job
+                            && record.recv_ms > killed_at - 3_000.0
+                            && record.recv_ms < killed_at + 25_000.0
+                    })
+                    .map(|record| {
+                        serde_json::json!([
+                            record.due_ms - killed_at,
+                            record.recv_ms - killed_at,
+                            record.run_id.to_string()
+                        ])
+                    })
+                    .collect();
+                serde_json::json!({ "job": crate::plan::job_id(*job), "seen": seen })
+            })
+            .collect();
+        let line = serde_json::json!({
+            "victim": victim,
+            "killed_at_ms": killed_at,
+            "leases": leases,
+            "silent": silent.len(),
+            "quiet_before": silent.intersection(&quiet_before).count(),
+            "missed": missed,
+        });
+        use std::io::Write;
+        let mut file = (std::fs::OpenOptions::new().create(true).append(true))
+            .open(dir.join("kills.jsonl"))?;
+        writeln!(file, "{line}")?;
+    }
     instances.start(victim)?;
     instances.balanced(Duration::from_secs(60)).await?;
     // The partitions handed back to it are taken over (their rows read, their actors
@@ -443,5 +513,11 @@ async fn scale_out(bench: &mut Bench) -> Result<()> {
 
 pub async fn run(bench: &mut Bench) -> Result<()> {
     scale_out(bench).await?;
+    failover(bench).await
+}
+
+/// The failover half alone (`--only failover`).
+pub async fn run_failover(bench: &mut Bench) -> Result<()> {
+    bench.report.section("## 7. Cluster mode (MariaDB)".into());
     failover(bench).await
 }
