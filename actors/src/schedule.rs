@@ -5,13 +5,16 @@
 //! both Sunday, so we expand the field to a set of day names before saffron sees it. Vixie
 //! cron also ANDs the two day fields when either of them starts with `*` (e.g. `*/2`) and ORs
 //! them only when both are restricted lists; saffron always ORs, so the AND case is evaluated
-//! here. Extensions that are not Unix cron (`L`, `W`, `#`, `?`) are rejected.
+//! here. Beyond Unix cron, only the day forms of `extensions.rs` are read (`L`, `LW`, `nW`,
+//! `d#n`, `dL`, each alone in its field); anything else (`?`, lists around them) is refused
+//! with a message naming the field.
 
 use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use saffron::Cron;
 
 mod describe;
+mod extensions;
 
 pub use describe::{describe_cron, describe_interval};
 
@@ -35,6 +38,16 @@ pub struct CronSchedule {
     /// Set when Vixie semantics AND the day fields: the day-of-month-only and
     /// day-of-week-only halves of the expression.
     and_days: Option<Box<(Cron, Cron)>>,
+    /// `nW`: saffron only proposes the days, our rule decides (saffron carries a day the month
+    /// does not have over into the next month and fires on the weekday nearest that).
+    nearest: Option<Box<Nearest>>,
+}
+
+#[derive(Debug, Clone)]
+struct Nearest {
+    day: u32,
+    /// When the day fields are ORed: the day-of-week half, which may match on its own.
+    or_days: Option<Cron>,
 }
 
 impl CronSchedule {
@@ -47,16 +60,32 @@ impl CronSchedule {
                 fields.len()
             )));
         };
-        for (name, field) in [
-            ("minute", minute),
-            ("hour", hour),
-            ("day-of-month", day_of_month),
-        ] {
+        for (name, field) in [("minute", minute), ("hour", hour)] {
             check_characters(name, field, &[])?;
         }
+        let mut nearest_day = None;
+        let day_of_month_text = match extensions::DayOfMonth::parse(day_of_month) {
+            Some(extension) => {
+                let extension = extension?;
+                if let extensions::DayOfMonth::NearestWeekday(day) = extension {
+                    nearest_day = Some(day);
+                }
+                extension.saffron()
+            }
+            None => {
+                check_characters("day-of-month", day_of_month, &[])?;
+                day_of_month.to_string()
+            }
+        };
         check_characters("month", month, &MONTH_NAMES)?;
-        check_characters("day-of-week", day_of_week, &DAY_NAMES)?;
-        let days_of_week = expand_day_of_week(day_of_week)?;
+        let days_of_week = match extensions::DayOfWeek::parse(day_of_week) {
+            Some(extension) => extension?.saffron(),
+            None => {
+                check_characters("day-of-week", day_of_week, &DAY_NAMES)?;
+                expand_day_of_week(day_of_week)?
+            }
+        };
+        let day_of_month = day_of_month_text.as_str();
 
         let cron = parse_saffron(&format!(
             "{minute} {hour} {day_of_month} {month} {days_of_week}"
@@ -77,7 +106,24 @@ impl CronSchedule {
         } else {
             None
         };
-        let schedule = CronSchedule { cron, and_days };
+        let nearest = match nearest_day {
+            Some(day) => {
+                let or_days = if both_restricted && and_days.is_none() {
+                    Some(parse_saffron(&format!(
+                        "{minute} {hour} * {month} {days_of_week}"
+                    ))?)
+                } else {
+                    None
+                };
+                Some(Box::new(Nearest { day, or_days }))
+            }
+            None => None,
+        };
+        let schedule = CronSchedule {
+            cron,
+            and_days,
+            nearest,
+        };
         // The AND of the day fields can be empty even when each half is not (`* * 30 2 */1`).
         let epoch = chrono::NaiveDate::from_ymd_opt(2000, 1, 1)
             .and_then(|day| day.and_hms_opt(0, 0, 0))
@@ -93,10 +139,22 @@ impl CronSchedule {
     /// Whether a wall-clock time (minute resolution) matches the expression.
     fn matches_wall_clock(&self, wall: NaiveDateTime) -> bool {
         let as_utc = Utc.from_utc_datetime(&wall);
-        match &self.and_days {
+        let days = match &self.and_days {
             None => self.cron.contains(as_utc),
             Some(halves) => halves.0.contains(as_utc) && halves.1.contains(as_utc),
-        }
+        };
+        days && self.nearest_allows(wall)
+    }
+
+    /// `nW` by our rule: the day is the weekday nearest day n of its month (or, with the day
+    /// fields ORed, the day-of-week half matches).
+    fn nearest_allows(&self, wall: NaiveDateTime) -> bool {
+        let Some(nearest) = &self.nearest else {
+            return true;
+        };
+        extensions::is_nearest_weekday(wall.date(), nearest.day)
+            || (nearest.or_days.as_ref())
+                .is_some_and(|days| days.contains(Utc.from_utc_datetime(&wall)))
     }
 
     /// The first matching wall-clock time strictly after `wall`.
@@ -104,7 +162,7 @@ impl CronSchedule {
         let mut cursor = Utc.from_utc_datetime(&wall);
         for _ in 0..MAX_CANDIDATES {
             let candidate = match &self.and_days {
-                None => return self.cron.next_after(cursor).map(|t| t.naive_utc()),
+                None => self.cron.next_after(cursor)?,
                 Some(halves) => halves.0.next_after(cursor)?,
             };
             if self.matches_wall_clock(candidate.naive_utc()) {

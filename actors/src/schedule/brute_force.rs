@@ -203,3 +203,195 @@ proptest! {
         prop_assert_eq!(actual, expected, "{} in {} after {}", text, zone, after);
     }
 }
+
+/// A day form beyond Unix cron, with its rule written out independently of the evaluator.
+#[derive(Debug, Clone, Copy)]
+enum DayRule {
+    Last,
+    LastWeekday,
+    Nearest(u32),
+    Nth(u32, u32),
+    LastOf(u32),
+}
+
+fn days_in_month(date: chrono::NaiveDate) -> u32 {
+    let (year, month) = (date.year(), date.month());
+    let next = if month == 12 {
+        chrono::NaiveDate::from_ymd_opt(year + 1, 1, 1)
+    } else {
+        chrono::NaiveDate::from_ymd_opt(year, month + 1, 1)
+    };
+    next.expect("a date").pred_opt().expect("a date").day()
+}
+
+fn is_weekday(date: chrono::NaiveDate) -> bool {
+    date.weekday().num_days_from_monday() < 5
+}
+
+impl DayRule {
+    fn matches(self, date: chrono::NaiveDate) -> bool {
+        let last = days_in_month(date);
+        let on = |day: u32| date.with_day(day).expect("in the month");
+        match self {
+            DayRule::Last => date.day() == last,
+            DayRule::LastWeekday => {
+                let day = (1..=last).rev().find(|day| is_weekday(on(*day)));
+                Some(date.day()) == day
+            }
+            DayRule::Nearest(n) => {
+                if n > last {
+                    return false;
+                }
+                let target = match on(n).weekday() {
+                    chrono::Weekday::Sat if n == 1 => 3,
+                    chrono::Weekday::Sat => n - 1,
+                    chrono::Weekday::Sun if n == last => n - 2,
+                    chrono::Weekday::Sun => n + 1,
+                    _ => n,
+                };
+                date.day() == target
+            }
+            DayRule::Nth(weekday, nth) => {
+                date.weekday().num_days_from_sunday() == weekday && (date.day() - 1) / 7 + 1 == nth
+            }
+            DayRule::LastOf(weekday) => {
+                date.weekday().num_days_from_sunday() == weekday && date.day() + 7 > last
+            }
+        }
+    }
+}
+
+/// A day field: as written, and whether a date passes it.
+#[derive(Debug, Clone)]
+enum DayField {
+    Plain(Field),
+    Extension(String, DayRule),
+}
+
+impl DayField {
+    fn text(&self) -> &str {
+        match self {
+            DayField::Plain(field) => &field.text,
+            DayField::Extension(text, _) => text,
+        }
+    }
+
+    fn passes(&self, date: chrono::NaiveDate, value: u32, sunday_is_7: bool) -> bool {
+        match self {
+            DayField::Plain(field) => {
+                field.values.contains(&value)
+                    || (sunday_is_7 && value == 0 && field.values.contains(&7))
+            }
+            DayField::Extension(_, rule) => rule.matches(date),
+        }
+    }
+}
+
+fn dom_field() -> impl Strategy<Value = DayField> {
+    prop_oneof![
+        2 => field(1, 31).prop_map(DayField::Plain),
+        1 => Just(DayField::Extension("L".into(), DayRule::Last)),
+        1 => Just(DayField::Extension("LW".into(), DayRule::LastWeekday)),
+        2 => (1..=31u32).prop_map(|n| DayField::Extension(format!("{n}W"), DayRule::Nearest(n))),
+    ]
+}
+
+fn dow_field() -> impl Strategy<Value = DayField> {
+    let name = |day: u32| ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"][day as usize % 7];
+    prop_oneof![
+        2 => field(0, 7).prop_map(DayField::Plain),
+        2 => (0..=7u32, 1..=5u32, any::<bool>()).prop_map(move |(day, nth, named)| {
+            let written = if named { name(day).to_string() } else { day.to_string() };
+            DayField::Extension(format!("{written}#{nth}"), DayRule::Nth(day % 7, nth))
+        }),
+        2 => (0..=7u32, any::<bool>()).prop_map(move |(day, named)| {
+            let written = if named { name(day).to_string() } else { day.to_string() };
+            DayField::Extension(format!("{written}L"), DayRule::LastOf(day % 7))
+        }),
+    ]
+}
+
+/// Every fire in `(after, after + days]` of `minute hour dom month dow`, walking local dates:
+/// a date passes by Vixie cron's day rule; its wall-clock time is then placed in the zone (a
+/// repeated time at its first occurrence, a time in a DST gap at the gap's end).
+fn day_walk(
+    (minute, hour): (u32, u32),
+    dom: &DayField,
+    month: &Field,
+    dow: &DayField,
+    zone: Tz,
+    after: DateTime<Utc>,
+    days: i64,
+) -> Vec<DateTime<Utc>> {
+    let and = dom.text().starts_with('*') || dow.text().starts_with('*');
+    let (dom_any, dow_any) = (dom.text() == "*", dow.text() == "*");
+    let start = after.with_timezone(&zone).date_naive() - Duration::days(1);
+    let until = after + Duration::days(days);
+    let mut fires = Vec::new();
+    for offset in 0..=days + 2 {
+        let date = start + Duration::days(offset);
+        let in_dom = dom.passes(date, date.day(), false);
+        let in_dow = dow.passes(date, date.weekday().num_days_from_sunday(), true);
+        let day = match (dom_any, dow_any) {
+            (true, true) => true,
+            (true, false) => in_dow,
+            (false, true) => in_dom,
+            (false, false) if and => in_dom && in_dow,
+            (false, false) => in_dom || in_dow,
+        };
+        if !day || !month.values.contains(&date.month()) {
+            continue;
+        }
+        let wall = date.and_hms_opt(hour, minute, 0).expect("a time");
+        let instant = match zone.from_local_datetime(&wall) {
+            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
+            LocalResult::None => {
+                let mut probe = wall;
+                loop {
+                    probe += Duration::minutes(1);
+                    if let Some(t) = zone.from_local_datetime(&probe).earliest() {
+                        break t.with_timezone(&Utc);
+                    }
+                }
+            }
+        };
+        if instant > after && instant <= until {
+            fires.push(instant);
+        }
+    }
+    fires
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn the_day_extensions_agree_with_a_day_by_day_walk(
+        time in (0..60u32, 0..24u32),
+        dom in dom_field(),
+        month in field(1, 12),
+        dow in dow_field(),
+        (zone, after) in zone_and_start(),
+    ) {
+        let text = format!("{} {} {} {} {}", time.0, time.1, dom.text(), month.text, dow.text());
+        let parsed = CronSchedule::parse(&text);
+        let days = 800;
+        let expected = day_walk(time, &dom, &month, &dow, zone, after, days);
+        // An expression that can never fire is refused; one that can is accepted.
+        let Ok(schedule) = parsed else {
+            prop_assert!(expected.is_empty(), "{} refused: {:?}; fires {:?}", text, parsed.err(), expected);
+            return Ok(());
+        };
+        let until = after + Duration::days(days);
+        let mut actual = Vec::new();
+        let mut cursor = after;
+        while let Some(next) = schedule.next_after(cursor, zone) {
+            if next > until {
+                break;
+            }
+            actual.push(next);
+            cursor = next;
+        }
+        prop_assert_eq!(actual, expected, "{} in {} after {}", text, zone, after);
+    }
+}

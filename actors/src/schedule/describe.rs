@@ -122,6 +122,9 @@ fn field_words(field: &str, show: &dyn Fn(&str) -> String) -> String {
 }
 
 fn days_of_month_words(field: &str) -> String {
+    if let Some(Ok(extension)) = super::extensions::DayOfMonth::parse(field) {
+        return extension.words();
+    }
     if let Some(step) = field.strip_prefix("*/") {
         return format!("on every {} day of the month", ordinal(step));
     }
@@ -132,6 +135,9 @@ fn days_of_month_words(field: &str) -> String {
 }
 
 fn days_of_week_words(field: &str) -> String {
+    if let Some(Ok(extension)) = super::extensions::DayOfWeek::parse(field) {
+        return extension.words();
+    }
     if let Some(step) = field.strip_prefix("*/") {
         return format!("every {} day of the week from Sunday", ordinal(step));
     }
@@ -244,6 +250,15 @@ mod tests {
                 "at 08:00, on day every 2nd from 1 to 10 of the month",
             ),
             ("0 8 * * 1-5/2", "at 08:00, every 2nd from Monday to Friday"),
+            ("0 9 L * *", "at 09:00, on the last day of the month"),
+            ("0 9 LW * *", "at 09:00, on the last weekday of the month"),
+            ("0 9 15W * *", "at 09:00, on the weekday nearest day 15 of the month"),
+            ("0 9 * * 4#2", "at 09:00, on the second Thursday of the month"),
+            ("0 9 * * FRIL", "at 09:00, on the last Friday of the month"),
+            (
+                "30 15 * 3,6,9,12 4#2",
+                "at 15:30, on the second Thursday of the month, in March, June, September and December",
+            ),
         ] {
             assert_eq!(describe_cron(expr), words, "{expr}");
         }

@@ -205,10 +205,19 @@ fn rejects_what_is_not_unix_cron() {
         "* * * * 8",
         "* * * * 5-1",
         "* * * * */0",
-        "* * L * *",
-        "* * 15W * *",
-        "* * * * 5#3",
         "* * ? * *",
+        "* * L-2 * *",
+        "* * 1,L * *",
+        "* * 32W * *",
+        "* * 0W * *",
+        "* * W * *",
+        "* * * * 5#6",
+        "* * * * 5#0",
+        "* * * * 1,5L",
+        "* * * * L",
+        "* * * * 8L",
+        "* * * * #2",
+        "0 0 31W 2 *",
         "* * * * MONDAY",
         "* * * FOO *",
         "*/0 * * * *",
@@ -222,4 +231,59 @@ fn rejects_what_is_not_unix_cron() {
             "'{expr}' should be rejected"
         );
     }
+}
+
+#[test]
+fn the_day_extensions_name_the_field_they_are_refused_in() {
+    for (expr, field) in [
+        ("0 9 L-2 * *", "day-of-month"),
+        ("0 9 40W * *", "day-of-month"),
+        ("0 9 * * 4#9", "day-of-week"),
+        ("0 9 * * MON,FRIL", "day-of-week"),
+    ] {
+        let error = CronSchedule::parse(expr).unwrap_err().to_string();
+        assert!(error.contains(field), "{expr}: {error}");
+    }
+}
+
+#[test]
+fn the_day_extensions_fire_on_their_days() {
+    use chrono_tz::{Asia::Seoul, UTC};
+    let dates = |expr: &str, zone: Tz, count: usize| -> Vec<String> {
+        fires(expr, "2026-01-01T00:00:00Z", zone, count)
+            .iter()
+            .map(|t| t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string())
+            .collect()
+    };
+    // KOSPI 200 options expire on the second Thursday of the month.
+    assert_eq!(
+        dates("0 9 * * 4#2", Seoul, 3),
+        ["2026-01-08 09:00", "2026-02-12 09:00", "2026-03-12 09:00"]
+    );
+    assert_eq!(dates("0 9 * * THU#2", Seoul, 1), ["2026-01-08 09:00"]);
+    assert_eq!(
+        dates("0 18 L * *", UTC, 3),
+        ["2026-01-31 18:00", "2026-02-28 18:00", "2026-03-31 18:00"]
+    );
+    // 31 January 2026 is a Saturday, 28 February too, 31 May a Sunday.
+    assert_eq!(
+        dates("0 18 LW * *", UTC, 5),
+        [
+            "2026-01-30 18:00",
+            "2026-02-27 18:00",
+            "2026-03-31 18:00",
+            "2026-04-30 18:00",
+            "2026-05-29 18:00"
+        ]
+    );
+    // 1 August 2026 is a Saturday: the nearest weekday within the month is Monday the 3rd.
+    // 15 March 2026 is a Sunday: Monday the 16th.
+    assert_eq!(dates("0 9 1W 8 *", UTC, 1), ["2026-08-03 09:00"]);
+    assert_eq!(dates("0 9 15W 3 *", UTC, 1), ["2026-03-16 09:00"]);
+    // The last Friday of the month; 7L and 0L are both Sunday.
+    assert_eq!(
+        dates("0 9 * * 5L", UTC, 2),
+        ["2026-01-30 09:00", "2026-02-27 09:00"]
+    );
+    assert_eq!(dates("0 9 * * 7L", UTC, 1), dates("0 9 * * 0L", UTC, 1));
 }
