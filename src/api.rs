@@ -20,7 +20,7 @@ pub struct JobInput {
     scope: Option<String>,
     /// `scheduler` (default) or `queue`.
     reschedule_mode: Option<String>,
-    /// 5-field Unix cron in SCHEDULER_TIMEZONE; empty or null for interval-only jobs.
+    /// 5-field Unix cron, read in `timezone`; empty or null for interval-only jobs.
     cron_expr: Option<String>,
     /// ≥ 1; the interval (scheduler mode without cron), `next_delay_sec`, or the queue-mode delay.
     interval_seconds: Option<i64>,
@@ -41,6 +41,22 @@ pub struct JobInput {
     telemetry_label: Option<String>,
     /// Whether the job's alerts go to the Telegram chats (default true; always logged).
     notify: Option<bool>,
+    /// IANA zone the cron expression is read in, e.g. `America/New_York`; null (default):
+    /// SCHEDULER_TIMEZONE.
+    timezone: Option<String>,
+    /// 0 (default; null too) to 86 400: every instant is moved later by a stable offset below
+    /// this many seconds, from a hash of the job_id (the same after every restart); `due_at`
+    /// carries it.
+    #[schema(minimum = 0, maximum = 86400)]
+    jitter_seconds: Option<i64>,
+    /// What a restart or takeover does with instants missed while no process ran the job,
+    /// within the grace: `catch_up_once` (default; null too: one run, due at the oldest),
+    /// `skip`, or `catch_up_all` (one run for each).
+    misfire_policy: Option<MisfirePolicy>,
+    /// ≥ 0: how late a missed instant may still be caught up; null (default):
+    /// SCHEDULER_MISFIRE_GRACE_SECONDS.
+    #[schema(minimum = 0, maximum = 2147483647)]
+    misfire_grace_seconds: Option<i64>,
     /// Managed by the service: accepted and ignored.
     next_due_at: Option<String>,
     /// Managed by the service: accepted and ignored.
@@ -77,6 +93,12 @@ pub struct JobBody {
     telemetry_label: String,
     /// Whether the job's alerts go to the Telegram chats.
     notify: bool,
+    /// IANA zone of its cron expression; null: SCHEDULER_TIMEZONE.
+    timezone: Option<String>,
+    jitter_seconds: i64,
+    misfire_policy: MisfirePolicy,
+    /// null: SCHEDULER_MISFIRE_GRACE_SECONDS.
+    misfire_grace_seconds: Option<i64>,
     /// The next instant the engine has armed (whole seconds); null when not scheduled.
     next_due_at: Option<DateTime<Utc>>,
     last_run_at: Option<DateTime<Utc>>,
@@ -94,6 +116,16 @@ pub struct JobBody {
 pub enum Scope {
     Real,
     Mock,
+}
+
+/// What a restart or takeover does with the instants a job missed within its grace.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum MisfirePolicy {
+    CatchUpOnce,
+    Skip,
+    CatchUpAll,
 }
 
 /// Who schedules the next run: the engine (`scheduler`) or the worker (`queue`).

@@ -27,10 +27,33 @@ pub struct SchedulePreviewBody {
     expression: String,
     /// The schedule in words, e.g. `at 08:30, Monday to Friday`.
     description: String,
-    /// The zone cron expressions are read in (IANA name).
+    /// The zone its cron expression is read in (IANA name): its own, else SCHEDULER_TIMEZONE.
     timezone: String,
+    /// Its stable offset (`jitter_seconds`) in milliseconds, included in every instant.
+    jitter_ms: i64,
+    /// The zone's next clock change in the coming year and how cron times in it fire; null
+    /// for a zone without one.
+    dst: Option<String>,
     /// Empty while paused, and in queue mode (the worker reschedules).
     instants: Vec<ScheduleInstantBody>,
+}
+
+/// A schedule to preview (`POST /schedule/preview`): a cron expression or an interval, as a
+/// job's fields are written. Any other field is refused by name.
+#[derive(utoipa::ToSchema)]
+#[schema(as = SchedulePreviewInput)]
+#[allow(dead_code)]
+pub struct SchedulePreviewInput {
+    /// 5-field cron with the day extensions (`L`, `LW`, `nW`, `d#n`, `dL`).
+    cron_expr: Option<String>,
+    /// ≥ 1, when there is no cron.
+    interval_seconds: Option<i64>,
+    /// IANA zone; default SCHEDULER_TIMEZONE.
+    timezone: Option<String>,
+    /// 0–86 400: the offset is taken from `job_id`'s hash.
+    jitter_seconds: Option<i64>,
+    /// The job the jitter's offset is for (default `preview`).
+    job_id: Option<String>,
 }
 
 /// One operator action.

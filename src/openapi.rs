@@ -21,6 +21,7 @@ use crate::routes;
         routes::control::last_run,
         routes::control::runs,
         routes::control::schedule,
+        routes::control::preview,
         routes::audit::audit,
         crate::ui::api::session,
         crate::ui::api::log_in,

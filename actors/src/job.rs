@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 mod input;
 
-pub use input::{ValidationError, CONFIG_FIELDS, MANAGED_FIELDS};
+pub use input::{ValidationError, CONFIG_FIELDS, MANAGED_FIELDS, MAX_JITTER_SECONDS};
 
 /// Which trading stack a job belongs to. An instance serves exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -67,6 +67,38 @@ impl RescheduleMode {
     }
 }
 
+/// What a restart or a takeover does with the instants a job missed while no process ran it
+/// (within its grace period; later ones are always skipped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MisfirePolicy {
+    /// One run for all of them, due at the oldest (the default).
+    CatchUpOnce,
+    /// None: they are skipped, and the schedule goes on from now.
+    Skip,
+    /// One run for each, in order.
+    CatchUpAll,
+}
+
+impl MisfirePolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MisfirePolicy::CatchUpOnce => "catch_up_once",
+            MisfirePolicy::Skip => "skip",
+            MisfirePolicy::CatchUpAll => "catch_up_all",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "catch_up_once" => Some(MisfirePolicy::CatchUpOnce),
+            "skip" => Some(MisfirePolicy::Skip),
+            "catch_up_all" => Some(MisfirePolicy::CatchUpAll),
+            _ => None,
+        }
+    }
+}
+
 /// The configuration columns of a job: written by the API, read by the engine.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobConfig {
@@ -86,6 +118,42 @@ pub struct JobConfig {
     pub telemetry_label: String,
     /// Whether its alerts are sent to the Telegram chats (they are always logged and counted).
     pub notify: bool,
+    /// The IANA zone its cron expression is read in; `None`: the service's zone.
+    pub timezone: Option<String>,
+    /// Spreads the job's instants: each is moved later by a stable offset below this many
+    /// seconds, taken from a hash of the job_id. 0: no offset.
+    pub jitter_seconds: i64,
+    pub misfire_policy: MisfirePolicy,
+    /// How late a missed instant may still be caught up; `None`: the service's grace.
+    pub misfire_grace_seconds: Option<i64>,
+}
+
+impl JobConfig {
+    /// The zone its cron expression is read in.
+    pub fn zone(&self, service_zone: chrono_tz::Tz) -> chrono_tz::Tz {
+        (self.timezone.as_deref())
+            .and_then(|name| name.parse().ok())
+            .unwrap_or(service_zone)
+    }
+
+    /// The stable offset its instants are moved by (under `jitter_seconds`, whole milliseconds).
+    pub fn jitter(&self) -> chrono::Duration {
+        jitter_of(&self.job_id, self.jitter_seconds)
+    }
+}
+
+/// A stable offset in `[0, seconds)` for `job_id`, in whole milliseconds: FNV-1a of the id, so
+/// it is the same on every instance and after every restart.
+pub fn jitter_of(job_id: &str, seconds: i64) -> chrono::Duration {
+    if seconds <= 0 {
+        return chrono::Duration::zero();
+    }
+    let hash = job_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    chrono::Duration::milliseconds((hash % (seconds as u64 * 1000)) as i64)
 }
 
 /// The state columns of a job: written by the engine (and the store on insert), never by

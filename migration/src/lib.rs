@@ -9,6 +9,7 @@ mod m20261128_000003_add_chain_to_jobs;
 mod m20261129_000004_create_audit_log;
 mod m20261129_000005_add_notify_to_jobs;
 mod m20261205_000006_cluster;
+mod m20261205_000007_trading_time_fields;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_create_audit_log::Migration),
             Box::new(m20261129_000005_add_notify_to_jobs::Migration),
             Box::new(m20261205_000006_cluster::Migration),
+            Box::new(m20261205_000007_trading_time_fields::Migration),
         ]
     }
 }

@@ -97,27 +97,35 @@ async fn all_jobs(
     }
 }
 
+/// A schedule preview for people: in words, its zone and clock changes, its next instants.
+fn schedule_lines(schedule: &Value, next: &[String]) -> String {
+    let mut lines = vec![format!(
+        "schedule: {} ({})",
+        text(&schedule["description"]),
+        text(&schedule["timezone"])
+    )];
+    if let Some(dst) = schedule["dst"].as_str() {
+        lines.push(format!("clock changes: {dst}"));
+    }
+    if schedule["jitter_ms"].as_i64().unwrap_or(0) > 0 {
+        lines.push(format!(
+            "jitter: +{} ms on every instant",
+            schedule["jitter_ms"]
+        ));
+    }
+    let next = if next.is_empty() {
+        "-".to_string()
+    } else {
+        next.join("\n      ")
+    };
+    lines.push(format!("next: {next}"));
+    lines.join("\n")
+}
+
 fn print_job(job: &Value) -> String {
-    let fields = [
-        "job_id",
-        "scope",
-        "reschedule_mode",
-        "cron_expr",
-        "interval_seconds",
-        "queue",
-        "enabled",
-        "max_parallel",
-        "timeout_sec",
-        "retry_limit",
-        "default_params",
-        "description",
-        "next_due_at",
-        "last_run_at",
-        "last_status",
-        "last_error",
-    ];
-    let rows: Vec<Vec<String>> = fields
-        .iter()
+    // Every configuration field a client can set, then the state the engine keeps.
+    let state = ["next_due_at", "last_run_at", "last_status", "last_error"];
+    let rows: Vec<Vec<String>> = (actors::job::CONFIG_FIELDS.iter().chain(&state))
         .map(|field| vec![field.to_string(), text(&job[*field])])
         .collect();
     table(&["field", "value"], &rows)
@@ -203,18 +211,42 @@ pub async fn run(remote: &Remote, verb: &JobVerb, as_json: bool) -> anyhow::Resu
                 .flatten()
                 .map(|instant| text(&instant["local"]))
                 .collect();
-            let human = format!(
-                "{}\nschedule: {} ({})\nnext: {}",
-                print_job(&job),
-                text(&schedule["description"]),
-                text(&schedule["timezone"]),
-                if next.is_empty() {
-                    "-".into()
-                } else {
-                    next.join(", ")
-                }
-            );
+            let human = format!("{}\n{}", print_job(&job), schedule_lines(&schedule, &next));
             (json!({"job": job, "schedule": schedule}), Some(human))
+        }
+        JobVerb::Preview {
+            cron,
+            interval,
+            timezone,
+            jitter,
+            job_id,
+            count,
+        } => {
+            let mut body = serde_json::Map::new();
+            let fields = [
+                ("cron_expr", cron.clone().map(Value::from)),
+                ("interval_seconds", interval.map(Value::from)),
+                ("timezone", timezone.clone().map(Value::from)),
+                ("jitter_seconds", jitter.map(Value::from)),
+                ("job_id", job_id.clone().map(Value::from)),
+            ];
+            for (field, value) in fields {
+                if let Some(value) = value {
+                    body.insert(field.into(), value);
+                }
+            }
+            let schedule = remote
+                .call(
+                    Method::POST,
+                    &format!("/schedule/preview?count={count}"),
+                    Some(&Value::Object(body)),
+                )
+                .await?;
+            let next: Vec<String> = (schedule["instants"].as_array().into_iter().flatten())
+                .map(|instant| format!("{} ({})", text(&instant["local"]), text(&instant["utc"])))
+                .collect();
+            let human = schedule_lines(&schedule, &next);
+            (schedule, Some(human))
         }
         JobVerb::Runs {
             job_id,

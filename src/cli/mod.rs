@@ -35,7 +35,8 @@ pub enum Command {
         /// up [N] | down [N] | status
         args: Vec<String>,
     },
-    /// One job of a running instance: list, status, runs, run, pause, resume, create, edit, delete.
+    /// One job of a running instance: list, status, runs, run, pause, resume, create, edit,
+    /// delete; and preview, the next instants of any schedule.
     Job {
         #[command(flatten)]
         remote: RemoteArgs,
@@ -112,6 +113,25 @@ pub enum JobVerb {
     },
     /// Stop and delete a job with its run history.
     Delete { job_id: String },
+    /// The next instants of a schedule that need not be a job, in words and in its zone.
+    Preview {
+        /// A 5-field cron expression (with L, LW, nW, d#n, dL).
+        #[arg(long)]
+        cron: Option<String>,
+        /// Every N seconds, when there is no cron.
+        #[arg(long)]
+        interval: Option<i64>,
+        /// An IANA zone [default: the instance's].
+        #[arg(long)]
+        timezone: Option<String>,
+        /// Jitter bound in seconds (the offset comes from --job-id's hash).
+        #[arg(long)]
+        jitter: Option<i64>,
+        #[arg(long)]
+        job_id: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        count: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,9 +6,9 @@ use actors::ValidationError;
 use serde::Deserialize;
 use worker::{ReportReceipt, RunReport};
 
-use super::body::json_body;
+use super::body::{json_body, required_json_body};
 use crate::api::{JobBody, RunNowAccepted, RunNowBody, RunView};
-use crate::api_views::SchedulePreviewBody;
+use crate::api_views::{SchedulePreviewBody, SchedulePreviewInput};
 use crate::error::{ApiError, ErrorBody};
 use crate::startup::AppState;
 
@@ -148,5 +148,22 @@ pub async fn schedule(
 ) -> Result<HttpResponse, ApiError> {
     let ScheduleQuery { count } = query(&request)?;
     let preview = state.jobs.schedule(&path, count)?;
+    Ok(HttpResponse::Ok().json(preview))
+}
+
+#[utoipa::path(post, path = "/schedule/preview", tag = "control", security(("bearer" = [])),
+    params(("count" = Option<u64>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 10")),
+    request_body(content = SchedulePreviewInput, description = "A schedule that need not be a job: its next instants, in words, with the zone's clock changes"),
+    responses((status = 200, description = "The schedule in words and its next instants from now", body = SchedulePreviewBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn preview(
+    state: web::Data<AppState>,
+    payload: web::Payload,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let ScheduleQuery { count } = query(&request)?;
+    let body = required_json_body(payload).await?;
+    let preview = state.jobs.preview(&body, count)?;
     Ok(HttpResponse::Ok().json(preview))
 }

@@ -76,6 +76,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             ),
     )
     .service(
+        web::resource("/schedule/preview")
+            .wrap(actix_web::middleware::from_fn(content_type::require_json))
+            .wrap(actix_web::middleware::from_fn(auth::require_token))
+            .route(web::post().to(control::preview))
+            .default_service(not_allowed("POST")),
+    )
+    .service(
         web::resource("/audit")
             .wrap(actix_web::middleware::from_fn(auth::require_token))
             .route(web::get().to(audit::audit))

@@ -161,9 +161,35 @@ fn cases() -> Vec<Case> {
             "cron_expr",
         ),
         bad_field(
-            "cron L extension",
-            json!({"cron_expr": "0 0 L * *"}),
+            "cron L in a list (not one of the day forms)",
+            json!({"cron_expr": "0 0 1,L * *"}),
             "cron_expr",
+        ),
+        bad_field(
+            "cron question mark",
+            json!({"cron_expr": "0 0 ? * *"}),
+            "cron_expr",
+        ),
+        bad_field(
+            "cron fifth-week nth beyond 5",
+            json!({"cron_expr": "0 9 * * 4#6"}),
+            "cron_expr",
+        ),
+        bad_field("timezone not IANA", json!({"timezone": "KST"}), "timezone"),
+        bad_field(
+            "jitter above a day",
+            json!({"jitter_seconds": 86_401}),
+            "jitter_seconds",
+        ),
+        bad_field(
+            "misfire policy unknown",
+            json!({"misfire_policy": "fire_all"}),
+            "misfire_policy",
+        ),
+        bad_field(
+            "misfire grace negative",
+            json!({"misfire_grace_seconds": -1}),
+            "misfire_grace_seconds",
         ),
         bad_field(
             "cron never matches",

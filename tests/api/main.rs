@@ -26,5 +26,6 @@ mod restart;
 mod seed_examples;
 mod staged;
 mod telegram;
+mod trading_time;
 mod ui;
 mod worker_loop;

@@ -37,7 +37,7 @@ async fn migrate_down_and_up_again(backend: Backend) {
     migrate(&["up"]).await.expect("up");
     let after_up = tables(&database).await;
     migrate(&["status"]).await.expect("status");
-    migrate(&["down", "6"]).await.expect("down 6");
+    migrate(&["down", "7"]).await.expect("down 7");
     let after_down = tables(&database).await;
     migrate(&["up", "1"]).await.expect("up 1");
     let after_one = tables(&database).await;

@@ -25,7 +25,7 @@ crate::on_both_backends!(jobs_survive_a_restart);
 
 /// Stops the app, moves the stored next_due_at of `job_id` and its staged run to `late` ago,
 /// restarts with `grace_seconds`, and returns the restarted app.
-async fn restart_with_missed_fire(
+pub(crate) async fn restart_with_missed_fire(
     app: crate::helpers::TestApp,
     job_id: &str,
     late: chrono::Duration,

@@ -75,3 +75,62 @@ async fn mock_examples_register_only_on_a_mock_instance(backend: Backend) {
     assert!(real.list_jobs().await.is_empty());
 }
 crate::on_both_backends!(mock_examples_register_only_on_a_mock_instance);
+
+/// Every example's schedule previewed: in words, in Seoul time, the next instants on the
+/// weekdays and times its cron names.
+async fn every_example_s_schedule_is_previewed(backend: Backend) {
+    let app = spawn_app(Scope::Real, backend).await;
+    let expected = [
+        ("buy-scanner", "every 5 minutes"),
+        ("news-crawler", "every 10 minutes"),
+        ("price-monitor-start", "at 09:00, Monday to Friday"),
+        ("price-monitor-stop", "at 15:30, Monday to Friday"),
+        ("scout-daily", "at 08:00, Monday to Friday"),
+    ];
+    for example in examples("real") {
+        assert_eq!(app.post_job(&example).await.status, StatusCode::CREATED);
+    }
+    for (job_id, words) in expected {
+        let preview = app
+            .send(
+                reqwest::Method::GET,
+                &format!("/jobs/{job_id}/schedule?count=5"),
+                None,
+            )
+            .await;
+        assert_eq!(preview.status, StatusCode::OK, "{job_id}");
+        assert_eq!(preview.body["description"], words, "{job_id}");
+        assert_eq!(preview.body["timezone"], "Asia/Seoul");
+        assert_eq!(
+            preview.body["dst"],
+            Value::Null,
+            "Seoul has no clock changes"
+        );
+        let instants = preview.body["instants"].as_array().expect("instants");
+        assert_eq!(instants.len(), 5, "{job_id}");
+        for instant in instants {
+            let local = chrono::DateTime::parse_from_rfc3339(instant["local"].as_str().unwrap())
+                .expect("local time");
+            assert_eq!(local.offset().local_minus_utc(), 9 * 3600, "{instant}");
+            let (minute, hour) = (
+                chrono::Timelike::minute(&local),
+                chrono::Timelike::hour(&local),
+            );
+            let weekday = chrono::Datelike::weekday(&local).num_days_from_monday();
+            match job_id {
+                "buy-scanner" => assert_eq!(minute % 5, 0),
+                "news-crawler" => assert_eq!(minute % 10, 0),
+                _ => {
+                    assert!(weekday < 5, "{job_id} on a weekend: {instant}");
+                    let at = match job_id {
+                        "price-monitor-start" => (9, 0),
+                        "price-monitor-stop" => (15, 30),
+                        _ => (8, 0),
+                    };
+                    assert_eq!((hour, minute), at, "{job_id}: {instant}");
+                }
+            }
+        }
+    }
+}
+crate::on_both_backends!(every_example_s_schedule_is_previewed);

@@ -83,6 +83,36 @@ async fn an_operator_steers_a_job_from_the_browser_from_log_in_to_delete() {
         .await;
     assert!(error.contains("cron"), "the error names the field: {error}");
     assert_eq!(app.get_job("ui-job").await.status, StatusCode::NOT_FOUND);
+    let previewed = browser
+        .wait_text("#form-preview", 10, |text| text.contains("61"))
+        .await;
+    assert!(
+        previewed.contains("cron"),
+        "the preview says why: {previewed}"
+    );
+
+    // The schedule as typed is previewed by the scheduler: in words, in its zone, with the
+    // zone's clock changes.
+    browser.fill("#f-cron_expr", "0 9 * * 4#2").await;
+    browser.fill("#f-timezone", "America/New_York").await;
+    let previewed = browser
+        .wait_text("#form-preview", 10, |text| {
+            text.contains("second Thursday") && text.contains("America/New_York")
+        })
+        .await;
+    assert!(previewed.contains("moves its clocks"), "{previewed}");
+    browser.fill("#f-cron_expr", "0 9 * * 1-5").await;
+    browser.fill("#f-timezone", "Asia/Seoul").await;
+    let previewed = browser
+        .wait_text("#form-preview", 10, |text| {
+            text.contains("Monday to Friday")
+        })
+        .await;
+    assert!(
+        !previewed.contains("null"),
+        "nothing shown for a zone without clock changes: {previewed}"
+    );
+    browser.fill("#f-timezone", "").await;
 
     // Fixed: an interval of one second. The job fires and its runs appear without a reload.
     browser.fill("#f-cron_expr", "").await;
@@ -93,6 +123,10 @@ async fn an_operator_steers_a_job_from_the_browser_from_log_in_to_delete() {
     browser
         .wait_text("h1", 10, |title| title == "Job ui-job")
         .await;
+    let upcoming = browser
+        .wait_text("#upcoming", 10, |text| text.contains("every second"))
+        .await;
+    assert!(!upcoming.contains("null"), "{upcoming}");
     assert_eq!(app.get_job("ui-job").await.status, StatusCode::OK);
     browser
         .wait_text("#runs", 15, |runs| runs.contains("scheduled"))

@@ -5,14 +5,17 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{default_telemetry_label, JobConfig, RescheduleMode, Scope};
+use super::{default_telemetry_label, JobConfig, MisfirePolicy, RescheduleMode, Scope};
 use crate::schedule::CronSchedule;
 
 /// The most bytes a TEXT column (`default_params`, `description`) holds on MariaDB.
 const TEXT_COLUMN_BYTES: usize = 65_535;
 
+/// The largest `jitter_seconds`: a day.
+pub const MAX_JITTER_SECONDS: i64 = 86_400;
+
 /// The configuration fields a client may send.
-pub const CONFIG_FIELDS: [&str; 14] = [
+pub const CONFIG_FIELDS: [&str; 18] = [
     "job_id",
     "scope",
     "reschedule_mode",
@@ -27,6 +30,10 @@ pub const CONFIG_FIELDS: [&str; 14] = [
     "description",
     "telemetry_label",
     "notify",
+    "timezone",
+    "jitter_seconds",
+    "misfire_policy",
+    "misfire_grace_seconds",
 ];
 
 /// Fields managed by the service: accepted on input and ignored.
@@ -92,6 +99,10 @@ impl JobConfig {
             description: None,
             telemetry_label: String::new(),
             notify: true,
+            timezone: None,
+            jitter_seconds: 0,
+            misfire_policy: MisfirePolicy::CatchUpOnce,
+            misfire_grace_seconds: None,
         };
         let label_given = apply_fields(&mut config, fields, true)?;
         if !label_given {
@@ -99,6 +110,43 @@ impl JobConfig {
         }
         config.check_whole()?;
         Ok(config)
+    }
+
+    /// A schedule to preview, from a `POST /schedule/preview` body: `cron_expr` and/or
+    /// `interval_seconds`, and optionally `timezone`, `jitter_seconds` and `job_id` (whose
+    /// hash gives the jitter's offset). Any other field is refused by name.
+    pub fn for_preview(body: &Value, scope: Scope) -> Result<JobConfig, ValidationError> {
+        const PREVIEW_FIELDS: [&str; 5] = [
+            "cron_expr",
+            "interval_seconds",
+            "timezone",
+            "jitter_seconds",
+            "job_id",
+        ];
+        let fields = as_object(body)?;
+        if let Some(other) = fields
+            .keys()
+            .find(|key| !PREVIEW_FIELDS.contains(&key.as_str()))
+        {
+            return Err(ValidationError::new(
+                "unknown_field",
+                format!(
+                    "unknown field '{}'; a preview takes {}",
+                    truncate(other, 100),
+                    PREVIEW_FIELDS.join(", ")
+                ),
+                Some(&truncate(other, 100)),
+            ));
+        }
+        let mut preview = fields.clone();
+        preview
+            .entry("job_id")
+            .or_insert_with(|| Value::String("preview".into()));
+        preview.insert(
+            "queue".into(),
+            Value::String(format!("{}preview", worker::queue_prefix(scope.as_str()))),
+        );
+        Self::from_create_body(&Value::Object(preview), scope)
     }
 
     /// This configuration with the fields of a `PUT /jobs/{id}` body changed.
@@ -235,6 +283,58 @@ fn apply_fields(
                 config.notify = value.as_bool().ok_or_else(|| {
                     ValidationError::invalid(field, "notify must be true or false")
                 })?;
+            }
+            "timezone" => {
+                config.timezone = if value.is_null() {
+                    None
+                } else {
+                    let name = string(field, value)?;
+                    if name.parse::<chrono_tz::Tz>().is_err() {
+                        return Err(ValidationError::invalid(
+                            field,
+                            format!(
+                                "timezone must be an IANA zone name such as 'Asia/Seoul' or 'UTC', not '{}'",
+                                truncate(name, 100)
+                            ),
+                        ));
+                    }
+                    Some(name.to_string())
+                };
+            }
+            "jitter_seconds" => {
+                config.jitter_seconds = match value {
+                    Value::Null => 0,
+                    _ => value
+                        .as_i64()
+                        .filter(|seconds| (0..=MAX_JITTER_SECONDS).contains(seconds))
+                        .ok_or_else(|| {
+                            ValidationError::invalid(
+                                field,
+                                format!(
+                                    "jitter_seconds must be an integer from 0 to {MAX_JITTER_SECONDS}"
+                                ),
+                            )
+                        })?,
+                };
+            }
+            "misfire_policy" => {
+                config.misfire_policy = if value.is_null() {
+                    MisfirePolicy::CatchUpOnce
+                } else {
+                    MisfirePolicy::parse(string(field, value)?).ok_or_else(|| {
+                        ValidationError::invalid(
+                            field,
+                            "misfire_policy must be 'catch_up_once', 'skip' or 'catch_up_all'",
+                        )
+                    })?
+                };
+            }
+            "misfire_grace_seconds" => {
+                config.misfire_grace_seconds = if value.is_null() {
+                    None
+                } else {
+                    Some(integer(field, value, 0)?)
+                };
             }
             "max_parallel" => config.max_parallel = integer(field, value, 1)?,
             "timeout_sec" => config.timeout_sec = integer(field, value, 1)?,

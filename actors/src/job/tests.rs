@@ -54,6 +54,19 @@ fn rejections_name_the_field() {
         ("job_id", json!("../etc"), "job_id"),
         ("job_id", json!(".."), "job_id"),
         ("enabled", json!("yes"), "enabled"),
+        ("timezone", json!("Mars/Olympus"), "timezone"),
+        ("timezone", json!("KST"), "timezone"),
+        ("timezone", json!(9), "timezone"),
+        ("jitter_seconds", json!(-1), "jitter_seconds"),
+        ("jitter_seconds", json!(86_401), "jitter_seconds"),
+        ("misfire_policy", json!("catch_up"), "misfire_policy"),
+        ("jitter_seconds", json!(1.5), "jitter_seconds"),
+        ("misfire_grace_seconds", json!(-5), "misfire_grace_seconds"),
+        (
+            "misfire_grace_seconds",
+            json!("60"),
+            "misfire_grace_seconds",
+        ),
     ];
     for (field, value, named) in cases {
         let mut body = base.clone();
@@ -70,4 +83,37 @@ fn schedule_is_required_per_mode() {
     let queue_mode_cron_only = json!({"job_id": "a", "queue": "real.jobs.a",
         "reschedule_mode": "queue", "cron_expr": "* * * * *"});
     assert!(JobConfig::from_create_body(&queue_mode_cron_only, Scope::Real).is_err());
+}
+
+#[test]
+fn trading_time_fields_default_to_today_s_behaviour_and_accept_valid_values() {
+    let base = json!({"job_id": "a", "queue": "real.jobs.a", "cron_expr": "0 9 * * 1-5"});
+    let config = JobConfig::from_create_body(&base, Scope::Real).expect("valid");
+    assert_eq!(config.timezone, None);
+    assert_eq!(config.jitter_seconds, 0);
+    assert_eq!(config.misfire_policy, MisfirePolicy::CatchUpOnce);
+    assert_eq!(config.misfire_grace_seconds, None);
+    let updated = config
+        .with_update_body(
+            &json!({"timezone": "America/New_York", "jitter_seconds": 30,
+            "misfire_policy": "catch_up_all", "misfire_grace_seconds": 0}),
+        )
+        .expect("valid update");
+    assert_eq!(updated.timezone.as_deref(), Some("America/New_York"));
+    assert_eq!(updated.zone(chrono_tz::UTC), chrono_tz::America::New_York);
+    assert_eq!(
+        (
+            updated.jitter_seconds,
+            updated.misfire_policy,
+            updated.misfire_grace_seconds
+        ),
+        (30, MisfirePolicy::CatchUpAll, Some(0))
+    );
+    let cleared = updated
+        .with_update_body(&json!({"timezone": null, "misfire_grace_seconds": null}))
+        .expect("null clears");
+    assert_eq!(
+        (cleared.timezone, cleared.misfire_grace_seconds),
+        (None, None)
+    );
 }

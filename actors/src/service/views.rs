@@ -29,10 +29,75 @@ pub struct SchedulePreview {
     pub expression: String,
     /// The schedule in words.
     pub description: String,
-    /// The zone cron expressions are read in (IANA name).
+    /// The zone its cron expression is read in (IANA name): its own, else the service's.
     pub timezone: String,
+    /// Its stable offset in milliseconds (`jitter_seconds`), included in every instant.
+    pub jitter_ms: i64,
+    /// How the zone's clock changes are handled, when it has any in the coming year.
+    pub dst: Option<String>,
     /// Empty for a paused job or a queue-mode job (its worker reschedules it).
     pub instants: Vec<ScheduleInstant>,
+}
+
+/// The zone's next clock change in the coming year and the rule for cron times it touches;
+/// `None` for a zone without one.
+pub fn dst_note(zone: chrono_tz::Tz, now: DateTime<Utc>) -> Option<String> {
+    use chrono::Offset;
+    let offset = |at: DateTime<Utc>| at.with_timezone(&zone).offset().fix().local_minus_utc();
+    let hour = chrono::Duration::hours(1);
+    let mut at = now;
+    for _ in 0..(366 * 24) {
+        let next = at + hour;
+        let (before, after) = (offset(at), offset(next));
+        if before != after {
+            let minutes = (after - before) / 60;
+            let change = if minutes > 0 {
+                format!("forward by {minutes} min")
+            } else {
+                format!("back by {} min", -minutes)
+            };
+            return Some(format!(
+                "{} moves its clocks {change} around {} (next change); a cron time that does not \
+                 exist in a gap fires when the gap ends, one that occurs twice fires once, at its \
+                 first occurrence",
+                zone.name(),
+                next.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z")
+            ));
+        }
+        at = next;
+    }
+    None
+}
+
+/// `count` of a preview: 10 when not given, at most [`MAX_PREVIEW_COUNT`].
+fn preview_count(count: Option<u64>) -> Result<u64, ValidationError> {
+    let count = count.unwrap_or(10);
+    if !(1..=MAX_PREVIEW_COUNT).contains(&count) {
+        return Err(ValidationError::new(
+            "invalid_query",
+            format!("count must be 1 to {MAX_PREVIEW_COUNT}"),
+            Some("count"),
+        ));
+    }
+    Ok(count)
+}
+
+/// `cron_expr`, or `every N s` for an interval.
+fn expression(config: &crate::job::JobConfig) -> String {
+    if config.cron_expr.is_empty() {
+        (config.interval_seconds).map_or_else(String::new, |s| format!("every {s} s"))
+    } else {
+        config.cron_expr.clone()
+    }
+}
+
+fn in_zone(instants: Vec<DateTime<Utc>>, zone: chrono_tz::Tz) -> Vec<ScheduleInstant> {
+    (instants.into_iter())
+        .map(|utc| ScheduleInstant {
+            utc,
+            local: utc.with_timezone(&zone).to_rfc3339(),
+        })
+        .collect()
 }
 
 /// The scope at a glance.
@@ -52,18 +117,11 @@ impl JobService {
         job_id: &str,
         count: Option<u64>,
     ) -> Result<SchedulePreview, ServiceError> {
-        let count = count.unwrap_or(10);
-        if !(1..=MAX_PREVIEW_COUNT).contains(&count) {
-            return Err(ValidationError::new(
-                "invalid_query",
-                format!("count must be 1 to {MAX_PREVIEW_COUNT}"),
-                Some("count"),
-            )
-            .into());
-        }
-        let zone = self.engine.timezone();
+        let count = preview_count(count)?;
+        let service_zone = self.engine.timezone();
         self.with_job(job_id, |job| {
             let config = job.config;
+            let zone = config.zone(service_zone);
             let instants = if config.enabled {
                 self.engine
                     .upcoming(config, job.state.next_due_at, count as usize)
@@ -72,23 +130,49 @@ impl JobService {
             };
             SchedulePreview {
                 job_id: config.job_id.clone(),
-                expression: if config.cron_expr.is_empty() {
-                    config
-                        .interval_seconds
-                        .map_or_else(String::new, |s| format!("every {s} s"))
-                } else {
-                    config.cron_expr.clone()
-                },
+                expression: expression(config),
                 description: super::schedule_text(job),
                 timezone: zone.name().to_string(),
-                instants: instants
-                    .into_iter()
-                    .map(|utc| ScheduleInstant {
-                        utc,
-                        local: utc.with_timezone(&zone).to_rfc3339(),
-                    })
-                    .collect(),
+                jitter_ms: config.jitter().num_milliseconds(),
+                dst: dst_note(zone, Utc::now()),
+                instants: in_zone(instants, zone),
             }
+        })
+    }
+
+    /// The next `count` instants of a schedule that is not a job (yet): a
+    /// `POST /schedule/preview` body (see [`JobConfig::for_preview`]) and `count`.
+    pub fn preview(
+        &self,
+        body: &serde_json::Value,
+        count: Option<u64>,
+    ) -> Result<SchedulePreview, ServiceError> {
+        let count = preview_count(count)?;
+        let config = crate::job::JobConfig::for_preview(body, self.scope)?;
+        let zone = config.zone(self.engine.timezone());
+        let now = Utc::now();
+        let instants = self.engine.upcoming(&config, None, count as usize);
+        let job = crate::job::JobState {
+            next_due_at: None,
+            last_run_at: None,
+            last_status: None,
+            last_error: None,
+            created_at: None,
+            updated_at: None,
+            chain: None,
+        };
+        let view = crate::job::JobView {
+            config: &config,
+            state: &job,
+        };
+        Ok(SchedulePreview {
+            job_id: config.job_id.clone(),
+            expression: expression(&config),
+            description: super::schedule_text(view),
+            timezone: zone.name().to_string(),
+            jitter_ms: config.jitter().num_milliseconds(),
+            dst: dst_note(zone, now),
+            instants: in_zone(instants, zone),
         })
     }
 

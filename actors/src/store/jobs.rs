@@ -8,7 +8,7 @@ use sea_orm::{
 
 use super::{Store, StoreError};
 use crate::instant::{from_utc_column, to_seconds_column};
-use crate::job::{Job, JobConfig, JobState, RescheduleMode, Scope};
+use crate::job::{Job, JobConfig, JobState, MisfirePolicy, RescheduleMode, Scope};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -33,6 +33,10 @@ pub(crate) mod entity {
         pub description: Option<String>,
         pub telemetry_label: Option<String>,
         pub notify: Option<bool>,
+        pub timezone: Option<String>,
+        pub jitter_seconds: Option<i32>,
+        pub misfire_policy: Option<String>,
+        pub misfire_grace_seconds: Option<i32>,
         pub next_due_at: Option<DateTime>,
         pub last_run_at: Option<DateTime>,
         pub last_status: Option<String>,
@@ -76,6 +80,10 @@ fn config_columns(config: &JobConfig) -> ActiveModel {
         description: Set(config.description.clone()),
         telemetry_label: Set(Some(config.telemetry_label.clone())),
         notify: Set(Some(config.notify)),
+        timezone: Set(config.timezone.clone()),
+        jitter_seconds: Set(Some(config.jitter_seconds as i32)),
+        misfire_policy: Set(Some(config.misfire_policy.as_str().to_string())),
+        misfire_grace_seconds: Set(config.misfire_grace_seconds.map(|s| s as i32)),
         ..Default::default()
     }
 }
@@ -99,6 +107,11 @@ impl TryFrom<Model> for Job {
                 _ => return Err(corrupt("default_params is not a JSON object".into())),
             },
         };
+        let misfire_policy = match row.misfire_policy.as_deref() {
+            None | Some("") => MisfirePolicy::CatchUpOnce,
+            Some(text) => MisfirePolicy::parse(text)
+                .ok_or_else(|| corrupt(format!("misfire_policy '{text}'")))?,
+        };
         let telemetry_label = row
             .telemetry_label
             .clone()
@@ -119,6 +132,10 @@ impl TryFrom<Model> for Job {
                 description: row.description.clone(),
                 telemetry_label,
                 notify: row.notify.unwrap_or(true),
+                timezone: row.timezone.clone().filter(|zone| !zone.is_empty()),
+                jitter_seconds: row.jitter_seconds.map_or(0, i64::from),
+                misfire_policy,
+                misfire_grace_seconds: row.misfire_grace_seconds.map(i64::from),
                 job_id: row.job_id.clone(),
             },
             state: JobState {
@@ -257,6 +274,18 @@ impl Store {
         }
         if !keep("notify") {
             row.notify = NotSet;
+        }
+        if !keep("timezone") {
+            row.timezone = NotSet;
+        }
+        if !keep("jitter_seconds") {
+            row.jitter_seconds = NotSet;
+        }
+        if !keep("misfire_policy") {
+            row.misfire_policy = NotSet;
+        }
+        if !keep("misfire_grace_seconds") {
+            row.misfire_grace_seconds = NotSet;
         }
         row.updated_at = Set(Some(to_seconds_column(now)));
         let result = Jobs::update_many()

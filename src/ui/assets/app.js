@@ -340,7 +340,10 @@ function settingsList(job) {
   const rows = [
     ["Job id", h("code", {}, job.job_id)], ["Scope", job.scope.toUpperCase()], ["Mode", job.reschedule_mode],
     ["Schedule", job.cron_expr ? h("code", {}, job.cron_expr) : job.interval_seconds ? "every " + job.interval_seconds + " s" : "—"],
-    ["Time zone", zone()], ["Queue", h("code", {}, job.queue)], ["Enabled", job.enabled ? badge("enabled") : badge("paused")],
+    ["Time zone", job.timezone || zone() + " (the scheduler's)"],
+    ["Jitter", job.jitter_seconds ? "up to " + job.jitter_seconds + " s (a fixed offset for this job)" : "none"],
+    ["Missed fires", job.misfire_policy.replace(/_/g, " ") + ", within " + (job.misfire_grace_seconds === null ? "the scheduler's grace" : job.misfire_grace_seconds + " s")],
+    ["Queue", h("code", {}, job.queue)], ["Enabled", job.enabled ? badge("enabled") : badge("paused")],
     ["Max parallel", String(job.max_parallel)], ["Timeout", job.timeout_sec + " s"], ["Retries", String(job.retry_limit)],
     ["Default params", h("code", {}, JSON.stringify(job.default_params))], ["Description", job.description || "—"],
     ["Telemetry label", job.telemetry_label], ["Alerts to Telegram", job.notify ? "yes" : "no (logged only)"], ["Next due", job.enabled ? when(job.next_due_at) : "— (paused)"],
@@ -426,9 +429,13 @@ async function jobView(jobId) {
       api("GET", "/audit" + query({ job_id: jobId, limit: 20 })),
     ]);
     if (!current()) return;
-    upcoming.replaceChildren(h("p", {}, schedule.description, " ", h("span", { class: "muted" }, "(" + schedule.timezone + ")")),
-      schedule.instants.length ? h("ol", {}, schedule.instants.map((i) => h("li", {}, localTime(i.utc), " ", h("span", { class: "muted" }, relative(i.utc)))))
-        : h("p", { class: "muted" }, job.enabled ? "Not scheduled by the engine (queue mode: the worker reschedules)." : "Paused: nothing is due."));
+    const ownZone = schedule.timezone !== zone();
+    upcoming.replaceChildren(...[h("p", {}, schedule.description, " ", h("span", { class: "muted" }, "(" + schedule.timezone + ")")),
+      schedule.dst ? h("p", { class: "muted", id: "dst" }, schedule.dst) : null,
+      schedule.jitter_ms ? h("p", { class: "muted", id: "jitter" }, "Every instant moved " + (schedule.jitter_ms / 1000).toFixed(3) + " s later (jitter)") : null,
+      schedule.instants.length ? h("ol", {}, schedule.instants.map((i) => h("li", {}, localTime(i.utc), " ", h("span", { class: "muted" }, relative(i.utc)),
+        ownZone ? h("span", { class: "muted" }, " · " + i.local.replace("T", " ") + " " + schedule.timezone) : null)))
+        : h("p", { class: "muted" }, job.enabled ? "Not scheduled by the engine (queue mode: the worker reschedules)." : "Paused: nothing is due.")].filter(Boolean));
     runs.replaceChildren(history.length ? h("table", { class: "stack", id: "runs" },
       h("thead", {}, h("tr", {}, ["Status", "Trigger", "Attempt", "Due", "Queued", "Duration", "Error", "Run"].map((t) => h("th", {}, t)))),
       h("tbody", {}, history.map((run) => h("tr", { "data-status": run.status, "data-trigger": run.trigger_source },
@@ -477,8 +484,12 @@ const FIELDS = [
   ["job_id", "Job id", "text", "1–100 of letters, digits, . _ -; cannot change later"],
   ["description", "Description", "text", ""],
   ["reschedule_mode", "Mode", "select", "scheduler: the scheduler fires it; queue: the worker reschedules itself"],
-  ["cron_expr", "Cron", "text", "5 fields (minute hour day month weekday), read in the scheduler's zone; empty for an interval"],
+  ["cron_expr", "Cron", "text", "5 fields (minute hour day month weekday), read in the time zone below; empty for an interval"],
+  ["timezone", "Time zone", "text", "an IANA zone such as America/New_York; empty: the scheduler's zone"],
   ["interval_seconds", "Interval (s)", "number", "fire every N seconds when there is no cron; the delay in queue mode"],
+  ["jitter_seconds", "Jitter (s)", "number", "moves every instant later by a fixed offset below this, taken from the job id (spreads many jobs); 0: none"],
+  ["misfire_policy", "Missed fires", "select", "after a restart or failover: catch up once, skip, or catch up each missed instant", ["catch_up_once", "skip", "catch_up_all"]],
+  ["misfire_grace_seconds", "Grace (s)", "number", "how late a missed fire may still run; empty: the scheduler's grace"],
   ["queue", "Queue", "text", "must start with <scope>.jobs."],
   ["enabled", "Enabled", "checkbox", ""],
   ["max_parallel", "Max parallel", "number", "runs in flight at once"],
@@ -499,18 +510,18 @@ async function formView(jobId, copyFrom) {
   const errors = {};
   const formError = h("p", { class: "form-error", id: "form-error", role: "alert" });
   const form = h("form", { class: "job", id: "job-form", novalidate: true });
-  for (const [name, label, type, hint] of FIELDS) {
+  for (const [name, label, type, hint, options] of FIELDS) {
     if (editing && name === "job_id") continue;
     let input;
     const id = "f-" + name;
     if (type === "select") {
-      input = h("select", { id }, h("option", { value: "scheduler" }, "scheduler"), h("option", { value: "queue" }, "queue"));
+      input = h("select", { id }, (options || ["scheduler", "queue"]).map((option) => h("option", { value: option }, option.replace(/_/g, " "))));
     } else if (type === "textarea") {
       input = h("textarea", { id });
     } else {
       input = h("input", { id, type, name });
     }
-    const value = original ? original[name] : { enabled: true, reschedule_mode: "scheduler", max_parallel: 1, timeout_sec: 120, retry_limit: 3, default_params: {} }[name];
+    const value = original ? original[name] : { enabled: true, reschedule_mode: "scheduler", max_parallel: 1, timeout_sec: 120, retry_limit: 3, default_params: {}, jitter_seconds: 0, misfire_policy: "catch_up_once" }[name];
     if (type === "checkbox") input.checked = value !== false; // enabled and notify default to true
     else if (name === "default_params") input.value = JSON.stringify(value || {}, null, 1);
     else if (value !== null && value !== undefined) input.value = String(value);
@@ -522,6 +533,33 @@ async function formView(jobId, copyFrom) {
     errors[name] = h("p", { class: "field-error", id: "err-" + name, role: "alert" });
     form.append(h("label", { for: id }, label), h("div", { class: "field" }, input, hint ? h("div", { class: "hint" }, hint) : null, errors[name]));
   }
+  // The schedule as typed, previewed by the scheduler itself (its words, zone, next instants).
+  const preview = h("div", { class: "panel", id: "form-preview", "aria-live": "polite" });
+  let previewTimer = null;
+  const showPreview = async () => {
+    const body = {};
+    for (const name of ["cron_expr", "interval_seconds", "timezone", "jitter_seconds", "job_id"]) {
+      const input = inputs[name];
+      const text = input ? input.value.trim() : "";
+      if (text !== "") body[name] = ["interval_seconds", "jitter_seconds"].includes(name) ? Number(text) : text;
+    }
+    if (editing) body.job_id = jobId;
+    if (inputs.reschedule_mode && inputs.reschedule_mode.value === "queue") { preview.replaceChildren(h("p", { class: "muted" }, "Queue mode: the worker reschedules it.")); return; }
+    if (body.cron_expr === undefined && body.interval_seconds === undefined) { preview.replaceChildren(h("p", { class: "muted" }, "A cron or an interval shows its next instants here.")); return; }
+    try {
+      const schedule = await api("POST", "/schedule/preview?count=5", body);
+      preview.replaceChildren(...[h("p", {}, schedule.description, " ", h("span", { class: "muted" }, "(" + schedule.timezone + ")")),
+        schedule.dst ? h("p", { class: "muted" }, schedule.dst) : null,
+        h("ol", {}, schedule.instants.map((i) => h("li", {}, i.local.replace("T", " "), " ", h("span", { class: "muted" }, relative(i.utc)))))].filter(Boolean));
+    } catch (e) {
+      preview.replaceChildren(h("p", { class: "field-error", role: "alert" }, e.message));
+    }
+  };
+  for (const name of ["cron_expr", "interval_seconds", "timezone", "jitter_seconds", "job_id", "reschedule_mode"]) {
+    if (inputs[name]) inputs[name].addEventListener("input", () => { clearTimeout(previewTimer); previewTimer = setTimeout(showPreview, 300); });
+  }
+  form.append(h("span", { class: "preview-label" }, "Next instants"), preview);
+  showPreview();
   const save = h("button", { class: "primary", id: "save", type: "submit" }, editing ? "Save changes" : "Create job");
   form.append(h("span", {}), h("div", {}, h("div", { class: "actions" }, save, h("a", { href: editing ? "#/job/" + encodeURIComponent(jobId) : "#/jobs" }, "Cancel")), formError));
   form.addEventListener("submit", async (event) => {

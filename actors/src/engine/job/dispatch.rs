@@ -314,6 +314,10 @@ impl JobActor {
                 self.retries.insert(run_id, (timer, fire));
             }
         }
+        if self.catching_up {
+            // A slot is free: the next missed instant fires now.
+            self.arm(ctx);
+        }
         Some(answer)
     }
 

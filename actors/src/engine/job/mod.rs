@@ -84,6 +84,9 @@ pub struct JobActor {
     fresh: bool,
     /// Fires skipped since the last one that ran.
     skipped_in_a_row: u64,
+    /// `catch_up_all` after a restart: `next_due` is a missed instant, and each one after it
+    /// up to now fires in turn, waiting for a free slot instead of being skipped.
+    catching_up: bool,
     /// The partition lease this actor runs under (cluster mode; epoch 0 on one instance).
     fence: Fence,
 }
@@ -115,6 +118,7 @@ impl JobActor {
             watchdog: None,
             fresh,
             skipped_in_a_row: 0,
+            catching_up: false,
             config,
         }
     }

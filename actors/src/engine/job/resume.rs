@@ -8,7 +8,13 @@ use uuid::Uuid;
 use super::run_book::StagedRun;
 use super::timing::Timing;
 use crate::instant::to_seconds;
+use crate::job::MisfirePolicy;
 use crate::run::RunRecord;
+
+/// Under the `skip` policy, a staged run at most this late may have been published just
+/// before the stop (a publish is recorded at the broker's confirm): it goes out again under its
+/// own run_id, which a worker that had it drops, instead of being recorded `skipped`.
+const SKIP_MARGIN: Duration = Duration::seconds(5);
 
 /// A timer may wake a little early by the wall clock.
 const EARLY_SLACK_MS: i64 = 100;
@@ -47,7 +53,9 @@ pub fn next_wake(
 /// What the previous process left, as of the restart.
 pub struct Left<'a> {
     pub now: DateTime<Utc>,
+    /// The job's own grace, else the service's.
     pub grace: Duration,
+    pub policy: MisfirePolicy,
     /// Whether the job is scheduled now (enabled, with a timing).
     pub scheduled: bool,
     pub timing: &'a Timing,
@@ -67,7 +75,7 @@ pub enum Adopted {
     /// Its instant passed while the service was down, within the grace period: publish it
     /// under its own run_id.
     Publish { row: RunRecord, late: Duration },
-    /// Passed, later than the grace period: record it `skipped`.
+    /// Passed, later than the grace period (or the `skip` policy): record it `skipped`.
     Skip { row: RunRecord, late: Duration },
 }
 
@@ -85,8 +93,17 @@ impl Adopted {
 /// The stored next instant passed while the service was down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Missed {
+    /// `catch_up_once`: one run, due at the oldest missed instant.
     CaughtUp { due: DateTime<Utc>, late: Duration },
+    /// Not fired: later than the grace, or the `skip` policy.
     Skipped { due: DateTime<Utc>, late: Duration },
+    /// `catch_up_all`: every instant from `first` up to now fires, one run each, in order
+    /// (`next_due` is `first`). `skipped_before`: older instants were beyond the grace.
+    CatchingUp {
+        first: DateTime<Utc>,
+        late: Duration,
+        skipped_before: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -98,9 +115,10 @@ pub struct Resumed {
     pub next_due: Option<DateTime<Utc>>,
 }
 
-/// The first schedule after a restart. A fire missed while the service was down is caught up
-/// once within the grace period, else skipped; an instant the previous process fired is never
-/// fired again, and the instant after it is caught up if it passed too.
+/// The first schedule after a restart. Instants missed while the service was down are, within
+/// the grace period and by the job's misfire policy, caught up once (at the oldest), each, or
+/// not at all; later than the grace they are skipped. An instant the previous process fired is
+/// never fired again, and the instant after it is the first one missed.
 pub fn resume(left: Left<'_>) -> Resumed {
     let (now, grace) = (left.now, left.grace);
     let (mut adopted, mut settled, mut ahead) = (Vec::new(), Vec::new(), None);
@@ -118,7 +136,11 @@ pub fn resume(left: Left<'_>) -> Resumed {
         } else {
             settled.push(row.due_at);
             let late = now - row.due_at;
-            adopted.push(if late <= grace {
+            let republish = match left.policy {
+                MisfirePolicy::Skip => late <= SKIP_MARGIN.min(grace),
+                _ => late <= grace,
+            };
+            adopted.push(if republish {
                 published.push(row.due_at);
                 Adopted::Publish { row, late }
             } else {
@@ -147,6 +169,9 @@ pub fn resume(left: Left<'_>) -> Resumed {
                 (Some(column), Some(row)) => Some(column.max(row)),
                 (column, row) => column.or(row),
             });
+    // The column and the comparison above keep whole seconds: a jittered instant gets its
+    // milliseconds back, so the instant after it is not itself.
+    let stored = stored.map(|stored| left.timing.snap(stored));
     let among = |dues: &[DateTime<Utc>], due: DateTime<Utc>| {
         dues.iter()
             .any(|fired| to_seconds(*fired) == to_seconds(due))
@@ -172,12 +197,34 @@ pub fn resume(left: Left<'_>) -> Resumed {
         Some(due) if due > now => (None, Some(due)),
         Some(due) => {
             let late = now - due;
-            let missed = if late <= grace {
-                Missed::CaughtUp { due, late }
-            } else {
-                Missed::Skipped { due, late }
-            };
-            (Some(missed), left.timing.next_after(due, now).0)
+            let skipped = (
+                Some(Missed::Skipped { due, late }),
+                left.timing.next_after(due, now).0,
+            );
+            match left.policy {
+                MisfirePolicy::CatchUpOnce if late <= grace => (
+                    Some(Missed::CaughtUp { due, late }),
+                    left.timing.next_after(due, now).0,
+                ),
+                MisfirePolicy::CatchUpAll => {
+                    match left
+                        .timing
+                        .first_from(due, now - grace)
+                        .filter(|first| *first <= now)
+                    {
+                        Some(first) => (
+                            Some(Missed::CatchingUp {
+                                first,
+                                late: now - first,
+                                skipped_before: first > due,
+                            }),
+                            Some(first),
+                        ),
+                        None => skipped,
+                    }
+                }
+                _ => skipped,
+            }
         }
         None => (None, left.timing.first_after(now)),
     };
@@ -218,12 +265,13 @@ mod tests {
         }
     }
 
-    const EVERY_MINUTE: Timing = Timing::Interval(Duration::seconds(60));
+    const EVERY_MINUTE: Timing = Timing::Interval(Duration::seconds(60), Duration::zero());
 
     fn left(stored: Option<DateTime<Utc>>, staged: Vec<RunRecord>) -> Left<'static> {
         Left {
             now: at(1000),
             grace: Duration::seconds(300),
+            policy: MisfirePolicy::CatchUpOnce,
             scheduled: true,
             timing: &EVERY_MINUTE,
             stored_next_due: stored,
@@ -376,6 +424,98 @@ mod tests {
         let resumed = resume(left);
         assert_eq!(resumed.missed, None, "970 was fired; 1030 is ahead");
         assert_eq!(resumed.next_due, Some(at(1030)));
+    }
+
+    #[test]
+    fn the_skip_policy_fires_nothing_missed_and_skips_passed_staged_runs() {
+        let mut left = left(Some(at(850)), vec![staged_row(1, at(900))]);
+        left.policy = MisfirePolicy::Skip;
+        let resumed = resume(left);
+        assert!(
+            matches!(&resumed.adopted[..], [Adopted::Skip { row, .. }] if row.due_at == at(900))
+        );
+        assert!(matches!(resumed.missed, Some(Missed::Skipped { due, .. }) if due == at(960)));
+        assert_eq!(resumed.next_due, Some(at(1020)));
+    }
+
+    #[test]
+    fn the_skip_policy_still_sends_again_a_staged_run_that_may_just_have_gone_out() {
+        let mut left = left(Some(at(990)), vec![staged_row(1, at(998))]);
+        left.policy = MisfirePolicy::Skip;
+        let resumed = resume(left);
+        assert!(
+            matches!(&resumed.adopted[..], [Adopted::Publish { row, .. }] if row.due_at == at(998))
+        );
+        assert_eq!((resumed.missed, resumed.next_due), (None, Some(at(1058))));
+    }
+
+    #[test]
+    fn catch_up_all_fires_every_instant_within_the_grace_from_the_oldest() {
+        let mut left = left(Some(at(850)), Vec::new());
+        left.policy = MisfirePolicy::CatchUpAll;
+        let resumed = resume(left);
+        assert_eq!(
+            resumed.missed,
+            Some(Missed::CatchingUp {
+                first: at(850),
+                late: Duration::seconds(150),
+                skipped_before: false
+            })
+        );
+        assert_eq!(
+            resumed.next_due,
+            Some(at(850)),
+            "850, 910 and 970 fire in turn"
+        );
+
+        // Missed since 130 with a grace of 300 s: the first within it is 730 (130 + 10 × 60).
+        let mut left = self::left(Some(at(130)), Vec::new());
+        left.policy = MisfirePolicy::CatchUpAll;
+        let resumed = resume(left);
+        assert_eq!(
+            resumed.missed,
+            Some(Missed::CatchingUp {
+                first: at(730),
+                late: Duration::seconds(270),
+                skipped_before: true
+            })
+        );
+        assert_eq!(resumed.next_due, Some(at(730)));
+    }
+
+    #[test]
+    fn catch_up_all_beyond_the_grace_skips_and_goes_on_from_now() {
+        // Instants 110 + 60 k: 950 is 50 s late, beyond a grace of 20 s; 1010 is ahead.
+        let mut left = left(Some(at(110)), Vec::new());
+        left.policy = MisfirePolicy::CatchUpAll;
+        left.grace = Duration::seconds(20);
+        let resumed = resume(left);
+        assert!(matches!(resumed.missed, Some(Missed::Skipped { due, .. }) if due == at(110)));
+        assert_eq!(resumed.next_due, Some(at(1010)));
+    }
+
+    #[test]
+    fn a_job_s_own_grace_decides_for_catch_up_once() {
+        let mut left = left(Some(at(940)), Vec::new());
+        left.grace = Duration::seconds(10);
+        let resumed = resume(left);
+        assert!(matches!(resumed.missed, Some(Missed::Skipped { due, .. }) if due == at(940)));
+    }
+
+    #[test]
+    fn a_jittered_instant_fired_before_the_restart_is_not_fired_again() {
+        let jittered = Timing::Cron(
+            Box::new(crate::schedule::CronSchedule::parse("* * * * *").unwrap()),
+            chrono_tz::UTC,
+            Duration::milliseconds(13_916),
+        );
+        let fired = at(960) + Duration::milliseconds(13_916);
+        let mut left: Left<'_> = left(Some(crate::instant::to_seconds(fired)), Vec::new());
+        left.timing = &jittered;
+        left.in_flight_dues = vec![fired];
+        let resumed = resume(left);
+        assert_eq!(resumed.missed, None, "{fired} was fired; the next is ahead");
+        assert_eq!(resumed.next_due, Some(fired + Duration::seconds(60)));
     }
 
     #[test]

@@ -24,6 +24,15 @@ impl JobActor {
         self.config.enabled && !matches!(self.timing, Timing::Unscheduled)
     }
 
+    /// How late a missed instant may still be caught up: the job's own grace, else the
+    /// service's.
+    pub(super) fn grace(&self) -> chrono::Duration {
+        (self.config.misfire_grace_seconds).map_or(
+            self.engine.settings.misfire_grace,
+            chrono::Duration::seconds,
+        )
+    }
+
     pub(super) fn set_next_due(&mut self, next_due: Option<DateTime<Utc>>) {
         self.next_due = next_due;
         // The column keeps whole seconds: an instant that only differs below that (a row
@@ -93,10 +102,49 @@ impl JobActor {
             ctx.notify_later(Wake::Fire { armed }, super::dispatch::LEASE_RECHECK);
             return;
         }
+        if self.catching_up {
+            let now = Utc::now();
+            let grace = self.grace();
+            if now - due > grace {
+                // It waited for a slot past the grace: the instants now later than the grace
+                // are skipped, and the catch-up goes on from the first one within it.
+                self.telemetry.missed("skipped", 1);
+                tracing::warn!(trigger_source = "scheduler", missed_due_at = %due,
+                    "catching up: the instants now later than the grace period are skipped");
+                let next = match (self.timing.first_from(due, now - grace))
+                    .filter(|first| *first <= now)
+                {
+                    Some(first) => Some(first),
+                    None => {
+                        self.catching_up = false;
+                        self.timing.next_after(due, now).0
+                    }
+                };
+                self.next_due = next;
+                self.restage(ctx, false);
+                self.set_next_due(next);
+                self.arm(ctx);
+                return;
+            }
+            // A missed instant waits for a free slot (a run that finishes arms the timer
+            // again) rather than being skipped; a retry waiting for its backoff keeps its slot.
+            let taken = self.book.in_flight().len() + self.retries.len();
+            if taken as i64 >= self.config.max_parallel {
+                return;
+            }
+        }
         let mut fire = Fire::scheduled(due, self.config.default_params.clone());
         fire.staged = self.staged.take().filter(|staged| staged.due_at == due);
         self.start_run(ctx, fire);
-        let (next, coalesced) = self.timing.next_after(due, Utc::now());
+        let (next, coalesced) = if self.catching_up {
+            self.telemetry.missed("caught_up", 1);
+            // The instants after it, each in turn, until one is still ahead.
+            let next = self.timing.after(due);
+            self.catching_up = next.is_some_and(|next| next <= Utc::now());
+            (next, 0)
+        } else {
+            self.timing.next_after(due, Utc::now())
+        };
         if coalesced > 0 {
             self.telemetry.missed("coalesced", coalesced);
             tracing::warn!(
@@ -201,9 +249,11 @@ impl JobActor {
             .filter(|run| run.trigger == TriggerSource::Scheduler)
             .map(|run| run.due_at)
             .collect();
+        let grace = self.grace();
         let resumed = resume::resume(Left {
             now,
-            grace: self.engine.settings.misfire_grace,
+            grace,
+            policy: self.config.misfire_policy,
             scheduled: self.scheduled(),
             timing: &self.timing,
             stored_next_due: self.stored_next_due,
@@ -230,16 +280,19 @@ impl JobActor {
                 }
                 Adopted::Skip { row, late } => {
                     self.telemetry.missed("skipped", 1);
+                    let why = if late > grace {
+                        "later than the grace period"
+                    } else {
+                        "the job's misfire policy is skip"
+                    };
                     tracing::warn!(trigger_source = "scheduler", run_id = %row.run_id, missed_due_at = %row.due_at,
-                        late_ms = late.num_milliseconds(), "skipping a staged fire missed while down: later than the grace period");
+                        late_ms = late.num_milliseconds(), why, "skipping a staged fire missed while down");
                     self.persist(StateWrite::RunStatus {
                         run_id: row.run_id,
                         status: RunStatus::Skipped,
                         started_at: None,
                         finished_at: Some(now),
-                        error: Some(
-                            "missed while the service was down, later than the grace period".into(),
-                        ),
+                        error: Some(format!("missed while the service was down: {why}")),
                     });
                 }
             }
@@ -257,7 +310,20 @@ impl JobActor {
             Some(Missed::Skipped { due, late }) => {
                 self.telemetry.missed("skipped", 1);
                 tracing::warn!(trigger_source = "scheduler", missed_due_at = %due, late_ms = late.num_milliseconds(),
-                    "skipping a fire missed while down: later than the grace period");
+                    policy = self.config.misfire_policy.as_str(),
+                    "skipping the fires missed while down (later than the grace period, or the skip policy)");
+            }
+            Some(Missed::CatchingUp {
+                first,
+                late,
+                skipped_before,
+            }) => {
+                if skipped_before {
+                    self.telemetry.missed("skipped", 1);
+                }
+                tracing::warn!(trigger_source = "scheduler", first_due_at = %first, late_ms = late.num_milliseconds(),
+                    skipped_before, "catching up every fire missed while down within the grace period, one run each");
+                self.catching_up = true;
             }
             None => {}
         }
@@ -272,10 +338,18 @@ impl JobActor {
         let old = std::mem::replace(&mut self.config, config);
         self.reload_queue_mode(ctx, &old);
         let config = &self.config;
-        let schedule_changed = old.cron_expr != config.cron_expr
+        let slots_changed = old.cron_expr != config.cron_expr
             || old.interval_seconds != config.interval_seconds
             || old.reschedule_mode != config.reschedule_mode
-            || old.enabled != config.enabled;
+            || old.enabled != config.enabled
+            || old.timezone != config.timezone;
+        // A catch-up under a policy or grace that no longer holds ends: the schedule goes on
+        // from now.
+        let catch_up_ended = self.catching_up
+            && (old.misfire_policy != config.misfire_policy
+                || old.misfire_grace_seconds != config.misfire_grace_seconds);
+        let jitter_changed = old.jitter_seconds != config.jitter_seconds;
+        let schedule_changed = slots_changed || catch_up_ended || jitter_changed;
         let params_changed = old.default_params != config.default_params;
         if !schedule_changed {
             // The column may lag behind a staged instant: an edit puts it right.
@@ -292,10 +366,19 @@ impl JobActor {
         if !config.enabled {
             self.cancel_retries(ctx);
         }
-        let next = if self.scheduled() {
-            self.timing.first_after(Utc::now())
-        } else {
-            None
+        let next = match self.next_due {
+            // Only the jitter changed: the pending instant keeps its slot, moved by the new
+            // offset (were it taken from now, a slot just fired could come again, or the one
+            // pending be lost).
+            Some(pending) if !slots_changed && !catch_up_ended && self.scheduled() => {
+                Some(pending - old.jitter() + self.config.jitter())
+            }
+            _ => {
+                self.catching_up = false;
+                self.scheduled()
+                    .then(|| self.timing.first_after(Utc::now()))
+                    .flatten()
+            }
         };
         self.set_next_due(next);
         self.restage(ctx, params_changed);

@@ -20,6 +20,10 @@ fn config(max_parallel: i64, retry_limit: i64, mode: RescheduleMode) -> JobConfi
         description: None,
         telemetry_label: "book".into(),
         notify: true,
+        timezone: None,
+        jitter_seconds: 0,
+        misfire_policy: crate::job::MisfirePolicy::CatchUpOnce,
+        misfire_grace_seconds: None,
     }
 }
 
