@@ -158,7 +158,7 @@ pub fn jitter_of(job_id: &str, seconds: i64) -> chrono::Duration {
 
 /// The state columns of a job: written by the engine (and the store on insert), never by
 /// clients.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct JobState {
     pub next_due_at: Option<DateTime<Utc>>,
     pub last_run_at: Option<DateTime<Utc>>,

@@ -278,15 +278,7 @@ mod tests {
     }
 
     fn state() -> JobState {
-        JobState {
-            next_due_at: None,
-            last_run_at: None,
-            last_status: None,
-            last_error: None,
-            created_at: None,
-            updated_at: None,
-            chain: None,
-        }
+        JobState::default()
     }
 
     #[test]

@@ -13,6 +13,25 @@ use proptest::prelude::*;
 
 use super::*;
 
+/// The evaluator's fires in `(after, until]`.
+fn evaluated(
+    schedule: &CronSchedule,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+    zone: Tz,
+) -> Vec<DateTime<Utc>> {
+    let mut fires = Vec::new();
+    let mut cursor = after;
+    while let Some(next) = schedule
+        .next_after(cursor, zone)
+        .filter(|next| *next <= until)
+    {
+        fires.push(next);
+        cursor = next;
+    }
+    fires
+}
+
 /// A field as written and the values it stands for.
 #[derive(Debug, Clone)]
 struct Field {
@@ -191,15 +210,7 @@ proptest! {
         let schedule = parsed.expect("parsed");
         let until = after + Duration::days(4);
         let expected = expression.fires(after, until, zone);
-        let mut actual = Vec::new();
-        let mut cursor = after;
-        while let Some(next) = schedule.next_after(cursor, zone) {
-            if next > until {
-                break;
-            }
-            actual.push(next);
-            cursor = next;
-        }
+        let actual = evaluated(&schedule, after, until, zone);
         prop_assert_eq!(actual, expected, "{} in {} after {}", text, zone, after);
     }
 }
@@ -383,15 +394,7 @@ proptest! {
             return Ok(());
         };
         let until = after + Duration::days(days);
-        let mut actual = Vec::new();
-        let mut cursor = after;
-        while let Some(next) = schedule.next_after(cursor, zone) {
-            if next > until {
-                break;
-            }
-            actual.push(next);
-            cursor = next;
-        }
+        let actual = evaluated(&schedule, after, until, zone);
         prop_assert_eq!(actual, expected, "{} in {} after {}", text, zone, after);
     }
 }

@@ -2,7 +2,7 @@
 //! follow the evaluator's rules (Vixie cron: both day fields restricted means either matches).
 //! Only expressions that [`super::CronSchedule::parse`] accepts are described.
 
-const DAYS: [&str; 8] = [
+pub(super) const DAYS: [&str; 8] = [
     "Sunday",
     "Monday",
     "Tuesday",

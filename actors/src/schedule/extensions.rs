@@ -17,6 +17,7 @@
 
 use chrono::{Datelike, NaiveDate, Weekday};
 
+use super::describe::DAYS;
 use super::{CronError, DAY_NAMES};
 
 /// Whether `date` is the weekday nearest day `day` of its month, within the month (the `nW`
@@ -144,24 +145,15 @@ impl DayOfWeek {
     }
 
     pub fn words(self) -> String {
-        const NAMES: [&str; 7] = [
-            "Sunday",
-            "Monday",
-            "Tuesday",
-            "Wednesday",
-            "Thursday",
-            "Friday",
-            "Saturday",
-        ];
         const NTH: [&str; 5] = ["first", "second", "third", "fourth", "fifth"];
         match self {
             DayOfWeek::Last(weekday) => {
-                format!("on the last {} of the month", NAMES[weekday as usize])
+                format!("on the last {} of the month", DAYS[weekday as usize])
             }
             DayOfWeek::Nth(weekday, nth) => format!(
                 "on the {} {} of the month",
                 NTH[nth as usize - 1],
-                NAMES[weekday as usize]
+                DAYS[weekday as usize]
             ),
         }
     }

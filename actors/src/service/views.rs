@@ -152,15 +152,7 @@ impl JobService {
         let zone = config.zone(self.engine.timezone());
         let now = Utc::now();
         let instants = self.engine.upcoming(&config, None, count as usize);
-        let job = crate::job::JobState {
-            next_due_at: None,
-            last_run_at: None,
-            last_status: None,
-            last_error: None,
-            created_at: None,
-            updated_at: None,
-            chain: None,
-        };
+        let job = crate::job::JobState::default();
         let view = crate::job::JobView {
             config: &config,
             state: &job,

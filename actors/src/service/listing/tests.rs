@@ -11,15 +11,7 @@ fn job(id: &str, body: serde_json::Value) -> (Arc<JobConfig>, Row) {
     body["job_id"] = id.into();
     body["queue"] = format!("real.jobs.{id}").into();
     let config = JobConfig::from_create_body(&body, Scope::Real).expect("valid");
-    let state = Row {
-        next_due_at: None,
-        last_run_at: None,
-        last_status: None,
-        last_error: None,
-        created_at: None,
-        updated_at: None,
-        chain: None,
-    };
+    let state = Row::default();
     (Arc::new(config), state)
 }
 
