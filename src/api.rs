@@ -57,6 +57,12 @@ pub struct JobInput {
     /// SCHEDULER_MISFIRE_GRACE_SECONDS.
     #[schema(minimum = 0, maximum = 2147483647)]
     misfire_grace_seconds: Option<i64>,
+    /// The exchange calendar (`GET /calendars`) whose closed days the job does not fire on;
+    /// it must exist. Null (default): every day. Not for queue-mode jobs.
+    calendar: Option<String>,
+    /// On a closed day: `skip` (default; null too: the run is recorded `skipped` with
+    /// `holiday: …`) or `next_open_day` (the same local time on the next open day).
+    calendar_mode: Option<CalendarMode>,
     /// Managed by the service: accepted and ignored.
     next_due_at: Option<String>,
     /// Managed by the service: accepted and ignored.
@@ -99,6 +105,9 @@ pub struct JobBody {
     misfire_policy: MisfirePolicy,
     /// null: SCHEDULER_MISFIRE_GRACE_SECONDS.
     misfire_grace_seconds: Option<i64>,
+    /// Its exchange calendar; null: every day.
+    calendar: Option<String>,
+    calendar_mode: CalendarMode,
     /// The next instant the engine has armed (whole seconds); null when not scheduled.
     next_due_at: Option<DateTime<Utc>>,
     last_run_at: Option<DateTime<Utc>>,
@@ -116,6 +125,15 @@ pub struct JobBody {
 pub enum Scope {
     Real,
     Mock,
+}
+
+/// What a job does with an instant on a closed day of its calendar.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum CalendarMode {
+    Skip,
+    NextOpenDay,
 }
 
 /// What a restart or takeover does with the instants a job missed within its grace.

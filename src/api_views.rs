@@ -15,6 +15,12 @@ pub struct ScheduleInstantBody {
     utc: DateTime<Utc>,
     /// The same instant in the schedule's zone, with its offset (RFC 3339).
     local: String,
+    /// On a closed day of the calendar in `skip` mode: not published, recorded `skipped`.
+    skipped: bool,
+    /// Present when its day is closed: why it is skipped, or why it was moved.
+    holiday: Option<String>,
+    /// Present in `next_open_day` mode: the instant on a closed day this one replaces.
+    moved_from: Option<DateTime<Utc>>,
 }
 
 /// A job's schedule as written, in words, and its next instants.
@@ -34,6 +40,10 @@ pub struct SchedulePreviewBody {
     /// The zone's next clock change in the coming year and how cron times in it fire; null
     /// for a zone without one.
     dst: Option<String>,
+    /// The exchange calendar whose closed days it does not fire on; null: none.
+    calendar: Option<String>,
+    /// `skip` or `next_open_day`.
+    calendar_mode: String,
     /// Empty while paused, and in queue mode (the worker reschedules).
     instants: Vec<ScheduleInstantBody>,
 }
@@ -54,6 +64,50 @@ pub struct SchedulePreviewInput {
     jitter_seconds: Option<i64>,
     /// The job the jitter's offset is for (default `preview`).
     job_id: Option<String>,
+    /// An existing calendar: instants on its closed days are marked.
+    calendar: Option<String>,
+    /// `skip` (default) or `next_open_day`.
+    calendar_mode: Option<String>,
+}
+
+/// An exchange calendar: its closed weekdays and dates, and the jobs on it.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Calendar)]
+#[allow(dead_code)]
+pub struct CalendarBody {
+    name: String,
+    description: Option<String>,
+    /// Closed weekdays, among `mon` … `sun`.
+    weekend: Vec<String>,
+    /// Other closed days, `YYYY-MM-DD`, ascending.
+    dates: Vec<String>,
+    /// Bumped by every change.
+    revision: i64,
+    updated_at: Option<DateTime<Utc>>,
+    /// The jobs of the scope on this calendar.
+    used_by: Vec<String>,
+}
+
+/// A whole calendar (`PUT /calendars/{name}`).
+#[derive(utoipa::ToSchema)]
+#[schema(as = CalendarInput)]
+#[allow(dead_code)]
+pub struct CalendarInput {
+    /// Closed days besides the weekend, `YYYY-MM-DD` (at most 5 000; may be empty).
+    dates: Vec<String>,
+    /// At most 1 000 bytes.
+    description: Option<String>,
+    /// Closed weekdays among `mon` … `sun` (not all seven); default `["sat", "sun"]`.
+    weekend: Option<Vec<String>>,
+}
+
+/// Dates to add to a calendar (`POST /calendars/{name}/dates`).
+#[derive(utoipa::ToSchema)]
+#[schema(as = CalendarDates)]
+#[allow(dead_code)]
+pub struct CalendarDatesInput {
+    /// `YYYY-MM-DD`; those listed already stay listed.
+    dates: Vec<String>,
 }
 
 /// One operator action.

@@ -37,6 +37,17 @@ pub enum ApiError {
     RunNotFound(String),
     #[error("no run of this job is in flight; name the run with run_id")]
     NoRunInFlight,
+    #[error("calendar '{0}' not found")]
+    CalendarNotFound(String),
+    /// A date removed that the calendar does not list (the message says which).
+    #[error("{0}")]
+    DateNotListed(String),
+    /// A calendar deleted while jobs use it (the message lists them).
+    #[error("{0}")]
+    CalendarInUse(String),
+    /// Other edits kept landing between the read and the write.
+    #[error("{0}")]
+    EditConflict(String),
     #[error("the scheduling engine did not answer: {0}")]
     EngineUnavailable(String),
     /// The database is unreachable or failed; nothing was changed.
@@ -59,6 +70,14 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::RunNotFound(run_id) => ApiError::RunNotFound(run_id.to_string()),
             ServiceError::NoRunInFlight => ApiError::NoRunInFlight,
+            ServiceError::CalendarNotFound(name) => ApiError::CalendarNotFound(name),
+            error @ ServiceError::DateNotListed { .. } => {
+                ApiError::DateNotListed(error.to_string())
+            }
+            error @ ServiceError::CalendarInUse { .. } => {
+                ApiError::CalendarInUse(error.to_string())
+            }
+            ServiceError::EditConflict(why) => ApiError::EditConflict(why),
             ServiceError::EngineUnavailable(why) => ApiError::EngineUnavailable(why),
             ServiceError::Database(error) => ApiError::Database(error),
         }
@@ -71,7 +90,8 @@ pub struct ErrorBody<'a> {
     /// A stable code: `invalid_json`, `invalid_body`, `missing_field`, `invalid_field`,
     /// `unknown_field`, `invalid_query`, `unauthorized`, `csrf_token_invalid`, `not_found`, `run_not_found`,
     /// `method_not_allowed`, `unsupported_media_type`, `job_exists`, `max_parallel_reached`,
-    /// `no_run_in_flight`, `payload_too_large`, `database_unavailable`, `engine_unavailable`.
+    /// `no_run_in_flight`, `payload_too_large`, `database_unavailable`, `engine_unavailable`,
+    /// `calendar_in_use`, `edit_conflict`.
     pub error: &'a str,
     pub message: String,
     /// The offending field, when there is one.
@@ -84,7 +104,12 @@ impl ApiError {
             ApiError::Validation(error) => error.error,
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::JobNotFound(_) | ApiError::NoRoute(_) => "not_found",
+            ApiError::JobNotFound(_)
+            | ApiError::NoRoute(_)
+            | ApiError::CalendarNotFound(_)
+            | ApiError::DateNotListed(_) => "not_found",
+            ApiError::CalendarInUse(_) => "calendar_in_use",
+            ApiError::EditConflict(_) => "edit_conflict",
             ApiError::MethodNotAllowed(..) => "method_not_allowed",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::NoRunInFlight => "no_run_in_flight",
@@ -103,6 +128,8 @@ impl ApiError {
             ApiError::Validation(error) => error.field.as_deref(),
             ApiError::JobExists(_) => Some("job_id"),
             ApiError::RunNotFound(_) => Some("run_id"),
+            ApiError::DateNotListed(_) => Some("date"),
+            ApiError::CalendarInUse(_) => Some("calendar"),
             _ => None,
         }
     }
@@ -113,7 +140,11 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Validation(_) | ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::JobNotFound(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ApiError::JobNotFound(_)
+            | ApiError::NoRoute(_)
+            | ApiError::CalendarNotFound(_)
+            | ApiError::DateNotListed(_) => StatusCode::NOT_FOUND,
+            ApiError::CalendarInUse(_) | ApiError::EditConflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(..) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::JobExists(_)

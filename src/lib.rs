@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod api_views;
+pub mod calendar_files;
 pub mod cli;
 pub mod configuration;
 pub mod error;

@@ -15,6 +15,9 @@ async fn main() -> ExitCode {
         Command::Job { remote, verb } => {
             print(cli::remote_command(&remote, RemoteCommand::Job(&verb)).await)
         }
+        Command::Calendar { remote, verb } => {
+            print(cli::remote_command(&remote, RemoteCommand::Calendar(&verb)).await)
+        }
         Command::Jobs { remote, verb } => {
             print(cli::remote_command(&remote, RemoteCommand::Jobs(&verb)).await)
         }

@@ -22,6 +22,12 @@ use crate::routes;
         routes::control::runs,
         routes::control::schedule,
         routes::control::preview,
+        routes::calendars::list,
+        routes::calendars::get,
+        routes::calendars::put,
+        routes::calendars::delete,
+        routes::calendars::add_dates,
+        routes::calendars::remove_date,
         routes::audit::audit,
         crate::ui::api::session,
         crate::ui::api::log_in,
@@ -38,6 +44,7 @@ use crate::routes;
         (name = "jobs", description = "Job definitions"),
         (name = "control", description = "Live control, completion reports and run history"),
         (name = "operations", description = "Health, readiness and metrics (never behind the token)"),
+        (name = "calendars", description = "Exchange calendars: the closed days jobs on them do not fire on"),
         (name = "audit", description = "What operators did"),
         (name = "ui", description = "The admin UI's session and views (the UI at /ui/ is built on these and the routes above)"),
     )
@@ -78,6 +85,8 @@ impl Modify for CommonResponses {
         };
         for (path, item) in paths.iter_mut() {
             let guarded = path.starts_with("/jobs")
+                || path.starts_with("/calendars")
+                || path == "/schedule/preview"
                 || path == "/audit"
                 || (path.starts_with("/ui/api/") && path != "/ui/api/session");
             if !guarded {

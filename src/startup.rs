@@ -58,6 +58,12 @@ impl Application {
             "jennie-scheduler listening"
         );
         let jobs = JobService::new(store, engine.clone(), settings.scope);
+        let files = crate::calendar_files::read(&settings.calendars_dir)?;
+        let seeded = (jobs.seed_calendars(files).await)
+            .map_err(|error| anyhow::anyhow!("loading the calendar files: {error}"))?;
+        if !seeded.is_empty() {
+            tracing::info!(calendars = ?seeded, dir = %settings.calendars_dir, "calendars written from their files");
+        }
         let notifications = crate::telegram::start(jobs.clone(), &settings)
             .context("starting the alerts and the Telegram bot")?;
         let state = web::Data::new(AppState {

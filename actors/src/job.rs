@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::calendar::CalendarMode;
+
 mod input;
 
 pub use input::{ValidationError, CONFIG_FIELDS, MANAGED_FIELDS, MAX_JITTER_SECONDS};
@@ -126,6 +128,10 @@ pub struct JobConfig {
     pub misfire_policy: MisfirePolicy,
     /// How late a missed instant may still be caught up; `None`: the service's grace.
     pub misfire_grace_seconds: Option<i64>,
+    /// The exchange calendar whose closed days it does not fire on; `None`: every day.
+    pub calendar: Option<String>,
+    /// What it does with an instant on a closed day of its calendar.
+    pub calendar_mode: CalendarMode,
 }
 
 impl JobConfig {

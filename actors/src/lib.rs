@@ -2,6 +2,7 @@
 //! schedules), the store (the only module that touches sea-orm), the engine (the actors), and
 //! the application service every front end calls.
 
+pub mod calendar;
 pub mod engine;
 pub mod instant;
 pub mod job;

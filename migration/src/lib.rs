@@ -10,6 +10,7 @@ mod m20261129_000004_create_audit_log;
 mod m20261129_000005_add_notify_to_jobs;
 mod m20261205_000006_cluster;
 mod m20261205_000007_trading_time_fields;
+mod m20261205_000008_calendars;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_add_notify_to_jobs::Migration),
             Box::new(m20261205_000006_cluster::Migration),
             Box::new(m20261205_000007_trading_time_fields::Migration),
+            Box::new(m20261205_000008_calendars::Migration),
         ]
     }
 }

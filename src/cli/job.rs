@@ -97,6 +97,15 @@ async fn all_jobs(
     }
 }
 
+/// What a job's calendar does to an upcoming instant: skipped, or moved from a closed day.
+fn closed_note(instant: &Value) -> String {
+    match (instant["skipped"].as_bool(), instant["moved_from"].as_str()) {
+        (Some(true), _) => format!("  SKIPPED ({})", text(&instant["holiday"])),
+        (_, Some(from)) => format!("  moved from {from} ({})", text(&instant["holiday"])),
+        _ => String::new(),
+    }
+}
+
 /// A schedule preview for people: in words, its zone and clock changes, its next instants.
 fn schedule_lines(schedule: &Value, next: &[String]) -> String {
     let mut lines = vec![format!(
@@ -106,6 +115,12 @@ fn schedule_lines(schedule: &Value, next: &[String]) -> String {
     )];
     if let Some(dst) = schedule["dst"].as_str() {
         lines.push(format!("clock changes: {dst}"));
+    }
+    if let Some(calendar) = schedule["calendar"].as_str() {
+        lines.push(format!(
+            "calendar: {calendar} ({} on a closed day)",
+            text(&schedule["calendar_mode"]).replace('_', " ")
+        ));
     }
     if schedule["jitter_ms"].as_i64().unwrap_or(0) > 0 {
         lines.push(format!(
@@ -209,7 +224,7 @@ pub async fn run(remote: &Remote, verb: &JobVerb, as_json: bool) -> anyhow::Resu
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|instant| text(&instant["local"]))
+                .map(|instant| format!("{}{}", text(&instant["local"]), closed_note(instant)))
                 .collect();
             let human = format!("{}\n{}", print_job(&job), schedule_lines(&schedule, &next));
             (json!({"job": job, "schedule": schedule}), Some(human))
@@ -220,6 +235,8 @@ pub async fn run(remote: &Remote, verb: &JobVerb, as_json: bool) -> anyhow::Resu
             timezone,
             jitter,
             job_id,
+            calendar,
+            calendar_mode,
             count,
         } => {
             let mut body = serde_json::Map::new();
@@ -229,6 +246,8 @@ pub async fn run(remote: &Remote, verb: &JobVerb, as_json: bool) -> anyhow::Resu
                 ("timezone", timezone.clone().map(Value::from)),
                 ("jitter_seconds", jitter.map(Value::from)),
                 ("job_id", job_id.clone().map(Value::from)),
+                ("calendar", calendar.clone().map(Value::from)),
+                ("calendar_mode", calendar_mode.clone().map(Value::from)),
             ];
             for (field, value) in fields {
                 if let Some(value) = value {
@@ -243,7 +262,10 @@ pub async fn run(remote: &Remote, verb: &JobVerb, as_json: bool) -> anyhow::Resu
                 )
                 .await?;
             let next: Vec<String> = (schedule["instants"].as_array().into_iter().flatten())
-                .map(|instant| format!("{} ({})", text(&instant["local"]), text(&instant["utc"])))
+                .map(|instant| {
+                    let at = format!("{} ({})", text(&instant["local"]), text(&instant["utc"]));
+                    format!("{at}{}", closed_note(instant))
+                })
                 .collect();
             let human = schedule_lines(&schedule, &next);
             (schedule, Some(human))

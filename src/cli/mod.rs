@@ -3,6 +3,7 @@
 //! same routes and rules as every other front end).
 
 pub mod apply;
+mod calendar;
 mod client;
 pub(crate) mod job;
 mod migrate;
@@ -42,6 +43,13 @@ pub enum Command {
         remote: RemoteArgs,
         #[command(subcommand)]
         verb: JobVerb,
+    },
+    /// The exchange calendars of a running instance: list, show, put, add, remove, delete.
+    Calendar {
+        #[command(flatten)]
+        remote: RemoteArgs,
+        #[command(subcommand)]
+        verb: CalendarVerb,
     },
     /// All jobs of a running instance at once.
     Jobs {
@@ -129,9 +137,40 @@ pub enum JobVerb {
         jitter: Option<i64>,
         #[arg(long)]
         job_id: Option<String>,
+        /// An exchange calendar: instants on its closed days are marked.
+        #[arg(long)]
+        calendar: Option<String>,
+        /// skip or next_open_day [default: skip].
+        #[arg(long)]
+        calendar_mode: Option<String>,
         #[arg(long, default_value_t = 10)]
         count: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CalendarVerb {
+    /// Every calendar of the scope.
+    List,
+    /// One calendar: its closed weekdays, its jobs and its dates by year.
+    Show { name: String },
+    /// Create or replace a calendar from a JSON or TOML file (`dates`, `description`,
+    /// `weekend`), as config/calendars/*.toml are written.
+    Put {
+        name: String,
+        #[arg(short = 'f', long)]
+        file: PathBuf,
+    },
+    /// List closed dates (YYYY-MM-DD); those listed already stay.
+    Add {
+        name: String,
+        #[arg(required = true)]
+        dates: Vec<String>,
+    },
+    /// Open a listed date again.
+    Remove { name: String, date: String },
+    /// Delete a calendar no job uses.
+    Delete { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +199,7 @@ pub async fn remote_command(
     let remote = Remote::new(&url);
     match command {
         RemoteCommand::Job(verb) => job::run(&remote, verb, remote_args.json).await,
+        RemoteCommand::Calendar(verb) => calendar::run(&remote, verb, remote_args.json).await,
         RemoteCommand::Jobs(JobsVerb::Apply {
             file,
             prune,
@@ -171,5 +211,6 @@ pub async fn remote_command(
 /// What a remote command asks.
 pub enum RemoteCommand<'a> {
     Job(&'a JobVerb),
+    Calendar(&'a CalendarVerb),
     Jobs(&'a JobsVerb),
 }

@@ -62,6 +62,10 @@ pub struct Settings {
     /// to `{queue}.dead`.
     #[serde(rename = "scheduler_reports_queue", with = "values::text")]
     pub reports_queue: String,
+    /// Where the calendar files are (`{name}.toml`): each calendar the database does not have
+    /// yet is written from its file at start-up. Empty: none.
+    #[serde(rename = "scheduler_calendars_dir", with = "values::text")]
+    pub calendars_dir: String,
     /// How late a missed fire may still be caught up.
     #[serde(rename = "scheduler_misfire_grace_seconds", with = "values::seconds")]
     pub misfire_grace_seconds: u64,
@@ -142,6 +146,7 @@ impl Settings {
             cors_origins: Vec::new(),
             reports_queue: worker::reports_queue_name(scope.as_str()),
             stage_ahead_seconds: 5,
+            calendars_dir: "config/calendars".to_string(),
             misfire_grace_seconds: 300,
             run_history_limit: 1000,
             log_format: LogFormat::Text,

@@ -25,7 +25,8 @@ pub fn is_change(method: &Method, path: &str) -> bool {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
         (&Method::POST, ["jobs"]) | (&Method::POST, ["ui", "api", "session"]) => true,
-        (&Method::PUT, ["jobs", id]) => !id.is_empty(),
+        (&Method::PUT, ["jobs", id]) | (&Method::PUT, ["calendars", id]) => !id.is_empty(),
+        (&Method::POST, ["calendars", name, "dates"]) => !name.is_empty(),
         (&Method::POST, ["jobs", id, action]) => {
             !id.is_empty() && matches!(*action, "run-now" | "pause" | "resume" | "last-run")
         }
@@ -71,6 +72,12 @@ mod tests {
         assert!(!is_change(&Method::POST, "/jobs/a/elsewhere"));
         assert!(!is_change(&Method::DELETE, "/jobs/a"));
         assert!(!is_change(&Method::GET, "/jobs"));
+        assert!(is_change(&Method::PUT, "/calendars/krx"));
+        assert!(is_change(&Method::POST, "/calendars/krx/dates"));
+        assert!(!is_change(
+            &Method::DELETE,
+            "/calendars/krx/dates/2026-09-24"
+        ));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub(crate) mod audit;
 pub(crate) mod auth;
 mod body;
+pub(crate) mod calendars;
 pub(crate) mod content_type;
 pub(crate) mod control;
 pub(crate) mod health;
@@ -73,6 +74,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::resource("/{job_id}/schedule")
                     .route(web::get().to(control::schedule))
                     .default_service(not_allowed("GET")),
+            ),
+    )
+    .service(
+        web::scope("/calendars")
+            .wrap(actix_web::middleware::from_fn(content_type::require_json))
+            .wrap(actix_web::middleware::from_fn(auth::require_token))
+            .service(
+                web::resource("")
+                    .route(web::get().to(calendars::list))
+                    .default_service(not_allowed("GET")),
+            )
+            .service(
+                web::resource("/{name}")
+                    .route(web::get().to(calendars::get))
+                    .route(web::put().to(calendars::put))
+                    .route(web::delete().to(calendars::delete))
+                    .default_service(not_allowed("GET, PUT, DELETE")),
+            )
+            .service(post_only("/{name}/dates", calendars::add_dates))
+            .service(
+                web::resource("/{name}/dates/{date}")
+                    .route(web::delete().to(calendars::remove_date))
+                    .default_service(not_allowed("DELETE")),
             ),
     )
     .service(

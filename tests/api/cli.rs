@@ -6,7 +6,7 @@ use std::path::Path;
 
 use actors::Scope;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_with, test_settings, Backend, TestApp, TestDatabase};
 
@@ -294,4 +294,52 @@ async fn jobs_apply_makes_the_scope_match_a_file() {
         out.stderr
     );
     assert_eq!(app.list_jobs().await.len(), 4);
+}
+
+#[actix_web::test]
+async fn the_calendar_verbs_read_and_edit_the_calendars_and_preview_marks_closed_days() {
+    let app = app().await;
+    let t = Some(TOKEN);
+    let out = cli(&app, t, &["calendar", "list"]).await;
+    assert!(out.ok, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("scope: REAL") && out.stdout.contains("krx"),
+        "{}",
+        out.stdout
+    );
+    let out = cli(&app, t, &["calendar", "add", "krx", "2027-12-30"]).await;
+    assert!(out.ok, "{}", out.stderr);
+    assert!(out.stdout.contains("12-30 12-31"), "{}", out.stdout);
+    let out = cli(&app, t, &["calendar", "add", "krx", "2027-13-01"]).await;
+    assert!(!out.ok && out.stderr.contains("dates"), "{}", out.stderr);
+    let out = cli(&app, t, &["calendar", "remove", "krx", "2027-12-30"]).await;
+    assert!(out.ok, "{}", out.stderr);
+    let out = cli(&app, t, &["calendar", "show", "krx", "--json"]).await;
+    let krx: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert!(!krx["dates"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("2027-12-30")));
+    let out = cli(
+        &app,
+        t,
+        &[
+            "job",
+            "preview",
+            "--cron",
+            "0 9 * * 6",
+            "--calendar",
+            "krx",
+            "--count",
+            "2",
+        ],
+    )
+    .await;
+    assert!(out.ok, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("calendar: krx (skip on a closed day)")
+            && out.stdout.matches("SKIPPED (holiday: ").count() == 2,
+        "{}",
+        out.stdout
+    );
 }

@@ -511,3 +511,57 @@ async fn a_clean_stop_hands_its_partitions_over_before_its_leases_could_run_out(
         stopped_at.elapsed().as_millis()
     );
 }
+
+#[actix_web::test]
+async fn a_calendar_edited_through_one_instance_reaches_the_jobs_another_runs_at_once() {
+    let cluster = Cluster::start(2).await;
+    let mut queue = TestQueue::new("real").await;
+    let owned = cluster.balanced(&[0, 1], Duration::from_secs(20)).await;
+    let i0 = &cluster.instances[0].base;
+    let client = &cluster.client;
+    let open = client
+        .put(format!("{i0}/calendars/desk"))
+        .json(&json!({"dates": [], "weekend": []}))
+        .send()
+        .await
+        .expect("PUT /calendars/desk");
+    assert_eq!(open.status(), 201, "{:?}", open.text().await);
+    let mut jobs = Vec::new();
+    for n in 0..12 {
+        let job_id = format!("cal-{n:02}");
+        let body = json!({"job_id": job_id, "queue": queue.name, "interval_seconds": 1,
+            "timezone": "UTC", "calendar": "desk", "max_parallel": 100});
+        let created = (client.post(format!("{i0}/jobs")).json(&body).send())
+            .await
+            .expect("POST /jobs");
+        assert_eq!(created.status(), 201, "{:?}", created.text().await);
+        jobs.push(job_id);
+    }
+    let on_i1 = jobs_in(&jobs, &owned[&1]);
+    assert!(!on_i1.is_empty(), "12 jobs, none in i1's partitions");
+    let fired = queue.collect_for(Duration::from_secs(3)).await;
+    assert!(
+        (fired.iter())
+            .any(|message| on_i1.contains(&message.body["job_id"].as_str().unwrap().to_string())),
+        "i1 fires its jobs on an open day"
+    );
+
+    // Today closes through i0: i1 hears of it and its jobs stop at once too.
+    let closed = client
+        .post(format!("{i0}/calendars/desk/dates"))
+        .json(&json!({"dates": crate::calendars::today_and_tomorrow()}))
+        .send()
+        .await
+        .expect("POST dates");
+    assert_eq!(closed.status(), 200, "{:?}", closed.text().await);
+    queue.collect_for(Duration::from_millis(1500)).await;
+    let during = queue.collect_for(Duration::from_secs(3)).await;
+    let fired_by: BTreeSet<String> = (during.iter())
+        .map(|message| message.body["job_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        fired_by.is_empty(),
+        "fired on a closed day (i1 holds {on_i1:?}): {fired_by:?}"
+    );
+    queue.delete().await;
+}

@@ -4,6 +4,7 @@ mod access;
 mod amqp;
 mod bad_inputs;
 mod browser;
+mod calendars;
 mod cli;
 mod cluster;
 mod completion;

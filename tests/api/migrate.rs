@@ -8,8 +8,8 @@ use crate::helpers::{test_settings, Backend, TestDatabase};
 async fn tables(database: &TestDatabase) -> Vec<String> {
     let connection = database.connection().await;
     let sql = match connection.get_database_backend() {
-        sea_orm::DatabaseBackend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('jobs', 'job_runs', 'audit_log', 'scheduler_leases', 'scheduler_instances') ORDER BY name",
-        _ => "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name IN ('jobs', 'job_runs', 'audit_log', 'scheduler_leases', 'scheduler_instances') ORDER BY table_name",
+        sea_orm::DatabaseBackend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('jobs', 'job_runs', 'audit_log', 'scheduler_leases', 'scheduler_instances', 'calendars') ORDER BY name",
+        _ => "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name IN ('jobs', 'job_runs', 'audit_log', 'scheduler_leases', 'scheduler_instances', 'calendars') ORDER BY table_name",
     };
     let mut names: Vec<String> = connection
         .query_all_raw(sea_orm::Statement::from_string(
@@ -37,7 +37,7 @@ async fn migrate_down_and_up_again(backend: Backend) {
     migrate(&["up"]).await.expect("up");
     let after_up = tables(&database).await;
     migrate(&["status"]).await.expect("status");
-    migrate(&["down", "7"]).await.expect("down 7");
+    migrate(&["down", "8"]).await.expect("down 8");
     let after_down = tables(&database).await;
     migrate(&["up", "1"]).await.expect("up 1");
     let after_one = tables(&database).await;
@@ -51,6 +51,7 @@ async fn migrate_down_and_up_again(backend: Backend) {
 
     let all = vec![
         "audit_log",
+        "calendars",
         "job_runs",
         "jobs",
         "scheduler_instances",

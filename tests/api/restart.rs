@@ -31,10 +31,22 @@ pub(crate) async fn restart_with_missed_fire(
     late: chrono::Duration,
     grace_seconds: u64,
 ) -> (crate::helpers::TestApp, chrono::DateTime<chrono::Utc>) {
+    let missed = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() - late, 0);
+    let app = restart_with_fire_missed_at(app, job_id, missed, grace_seconds).await;
+    (app, missed)
+}
+
+/// Stops the app, moves the stored next_due_at of `job_id` and its staged run to `missed`,
+/// restarts with `grace_seconds`, and returns the restarted app.
+pub(crate) async fn restart_with_fire_missed_at(
+    app: crate::helpers::TestApp,
+    job_id: &str,
+    missed: chrono::DateTime<chrono::Utc>,
+    grace_seconds: u64,
+) -> crate::helpers::TestApp {
     use sea_orm::{ConnectionTrait, Statement};
     app.staged_run(job_id).await;
     let database = app.stop().await;
-    let missed = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() - late, 0);
     let connection = database.connection().await;
     let backend = connection.get_database_backend();
     connection
@@ -61,7 +73,7 @@ pub(crate) async fn restart_with_missed_fire(
     );
     let mut settings = test_settings(Scope::Real, &database);
     settings.misfire_grace_seconds = grace_seconds;
-    (spawn_app_with(settings, database.clone()).await, missed)
+    spawn_app_with(settings, database.clone()).await
 }
 
 async fn a_fire_missed_while_down_is_caught_up_once_within_grace(backend: Backend) {

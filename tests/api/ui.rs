@@ -112,6 +112,17 @@ async fn an_operator_steers_a_job_from_the_browser_from_log_in_to_delete() {
         !previewed.contains("null"),
         "nothing shown for a zone without clock changes: {previewed}"
     );
+    // On the krx calendar, Saturdays are closed: the preview marks them skipped.
+    browser.fill("#f-cron_expr", "0 9 * * 6").await;
+    browser.fill("#f-calendar", "krx").await;
+    let previewed = browser
+        .wait_text("#form-preview", 10, |text| text.contains("skipped"))
+        .await;
+    assert!(
+        previewed.contains("holiday: ") && previewed.contains("weekend day of calendar krx"),
+        "{previewed}"
+    );
+    browser.fill("#f-calendar", "").await;
     browser.fill("#f-timezone", "").await;
 
     // Fixed: an interval of one second. The job fires and its runs appear without a reload.
@@ -243,7 +254,7 @@ async fn an_operator_steers_a_job_from_the_browser_from_log_in_to_delete() {
     assert_eq!(app.get_job("ui-job").await.status, StatusCode::NOT_FOUND);
 
     // Everything done is in the audit log, by the session's name.
-    let audit = app.send(Method::GET, "/audit", None).await;
+    let audit = app.send(Method::GET, "/audit?job_id=ui-job", None).await;
     let actions: Vec<&str> = audit
         .body
         .as_array()

@@ -3,6 +3,7 @@
 
 mod amqp_targets;
 mod broker;
+mod calendar_sync;
 pub mod cluster;
 mod events;
 mod job;
@@ -23,6 +24,7 @@ use chrono_tz::Tz;
 
 pub use broker::{BrokerActor, BrokerStatus, PublishFailure};
 pub use events::{EngineEvent, EVENTS_BUFFER};
+pub(crate) use job::Upcoming;
 pub use job::{ReportRefused, RunNow, RunNowRejected, SettleReport, Settlement};
 pub use persistence::{PersistenceActor, PersistenceStatus};
 pub use read_model::{ReadModel, RecentRunCounts};
@@ -95,6 +97,8 @@ pub struct EngineContext {
     /// Cluster mode: requests to the owners of jobs, and change announcements (set once the
     /// supervisor runs).
     pub control: std::sync::OnceLock<cluster::Control>,
+    /// The scope's exchange calendars, read by every fire of a job on one.
+    pub calendars: Arc<crate::calendar::Calendars>,
 }
 
 impl EngineContext {
@@ -136,6 +140,8 @@ pub struct Engine {
     /// Cluster mode: the lease keeper and what it last saw.
     keeper: Option<Addr<cluster::LeaseKeeper>>,
     cluster_view: Option<Arc<std::sync::RwLock<cluster::ClusterView>>>,
+    /// The calendars the job actors read (shared with them).
+    calendars: Arc<crate::calendar::Calendars>,
 }
 
 impl Engine {
@@ -189,6 +195,10 @@ impl Engine {
                 leases: leases.clone(),
             });
         }
+        let calendars = Arc::new(crate::calendar::Calendars::default());
+        for calendar in store.list_calendars(settings.scope).await? {
+            calendars.set(calendar);
+        }
         let jobs = store.list_jobs(settings.scope).await?;
         let open_runs = store.open_runs(settings.scope).await?;
         let broker_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -232,6 +242,7 @@ impl Engine {
             leases: leases.clone(),
             cluster_view: cluster_view.clone(),
             control: std::sync::OnceLock::new(),
+            calendars: calendars.clone(),
         });
         let reader =
             table_reader::TableReader::start(context.store.clone(), context.settings.scope)
@@ -288,6 +299,7 @@ impl Engine {
             keeper,
             cluster_view,
             control,
+            calendars,
             supervisor,
             broker,
             persistence,
@@ -329,14 +341,37 @@ impl Engine {
         &self.read_model
     }
 
-    /// The next `count` due instants of a job as the engine would fire them.
+    /// The next `count` due instants of a job as the engine would fire them, on its calendar.
     pub(crate) fn upcoming(
         &self,
         config: &crate::job::JobConfig,
         next_due: Option<DateTime<Utc>>,
         count: usize,
-    ) -> Vec<DateTime<Utc>> {
-        job::upcoming(config, self.timezone, next_due, Utc::now(), count)
+    ) -> Vec<Upcoming> {
+        let calendar = (config.calendar.as_deref()).map(|name| {
+            (self.calendars.get(name))
+                .unwrap_or_else(|| Arc::new(crate::calendar::Calendar::weekends_only(name)))
+        });
+        job::upcoming_on(
+            config,
+            self.timezone,
+            next_due,
+            Utc::now(),
+            count,
+            calendar.as_deref(),
+        )
+    }
+
+    /// The scope's calendars as the engine uses them.
+    pub(crate) fn calendars(&self) -> &crate::calendar::Calendars {
+        &self.calendars
+    }
+
+    /// A calendar was written through this instance: the other instances read it again.
+    pub(crate) fn announce_calendar(&self, name: &str) {
+        if let Some(control) = &self.control {
+            control.announce_calendar(name);
+        }
     }
 
     /// The zone cron expressions are read in.

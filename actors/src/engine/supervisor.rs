@@ -104,7 +104,7 @@ impl Entry {
 }
 
 pub struct Supervisor {
-    engine: Arc<EngineContext>,
+    pub(super) engine: Arc<EngineContext>,
     /// Reads the table for the reconcile, off this thread.
     reader: TableReader,
     jobs: HashMap<String, Entry>,
@@ -362,6 +362,11 @@ impl Actor for Supervisor {
         }
         self.last_reconcile = Some(Utc::now());
         ctx.run_interval(self.engine.settings.tick, |actor, ctx| actor.reconcile(ctx));
+        if self.engine.settings.cluster.is_some() {
+            ctx.run_interval(super::calendar_sync::CALENDAR_RESYNC, |_, ctx| {
+                ctx.notify(super::calendar_sync::RefreshCalendar(None))
+            });
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{default_telemetry_label, JobConfig, MisfirePolicy, RescheduleMode, Scope};
+use crate::calendar::CalendarMode;
 use crate::schedule::CronSchedule;
 
 /// The most bytes a TEXT column (`default_params`, `description`) holds on MariaDB.
@@ -15,7 +16,7 @@ const TEXT_COLUMN_BYTES: usize = 65_535;
 pub const MAX_JITTER_SECONDS: i64 = 86_400;
 
 /// The configuration fields a client may send.
-pub const CONFIG_FIELDS: [&str; 18] = [
+pub const CONFIG_FIELDS: [&str; 20] = [
     "job_id",
     "scope",
     "reschedule_mode",
@@ -34,6 +35,8 @@ pub const CONFIG_FIELDS: [&str; 18] = [
     "jitter_seconds",
     "misfire_policy",
     "misfire_grace_seconds",
+    "calendar",
+    "calendar_mode",
 ];
 
 /// Fields managed by the service: accepted on input and ignored.
@@ -103,6 +106,8 @@ impl JobConfig {
             jitter_seconds: 0,
             misfire_policy: MisfirePolicy::CatchUpOnce,
             misfire_grace_seconds: None,
+            calendar: None,
+            calendar_mode: CalendarMode::Skip,
         };
         let label_given = apply_fields(&mut config, fields, true)?;
         if !label_given {
@@ -116,12 +121,14 @@ impl JobConfig {
     /// `interval_seconds`, and optionally `timezone`, `jitter_seconds` and `job_id` (whose
     /// hash gives the jitter's offset). Any other field is refused by name.
     pub fn for_preview(body: &Value, scope: Scope) -> Result<JobConfig, ValidationError> {
-        const PREVIEW_FIELDS: [&str; 5] = [
+        const PREVIEW_FIELDS: [&str; 7] = [
             "cron_expr",
             "interval_seconds",
             "timezone",
             "jitter_seconds",
             "job_id",
+            "calendar",
+            "calendar_mode",
         ];
         let fields = as_object(body)?;
         if let Some(other) = fields
@@ -190,6 +197,11 @@ impl JobConfig {
                     "a queue-mode job needs interval_seconds (the delay before its next run)",
                 ))
             }
+            RescheduleMode::Queue if self.calendar.is_some() => Err(ValidationError::invalid(
+                "calendar",
+                "a queue-mode job is rescheduled by its worker; a calendar applies to \
+                 scheduler-mode jobs",
+            )),
             _ => Ok(()),
         }
     }
@@ -334,6 +346,25 @@ fn apply_fields(
                     None
                 } else {
                     Some(integer(field, value, 0)?)
+                };
+            }
+            "calendar" => {
+                config.calendar = if value.is_null() {
+                    None
+                } else {
+                    Some(crate::calendar::input::name(field, string(field, value)?)?)
+                };
+            }
+            "calendar_mode" => {
+                config.calendar_mode = if value.is_null() {
+                    CalendarMode::Skip
+                } else {
+                    CalendarMode::parse(string(field, value)?).ok_or_else(|| {
+                        ValidationError::invalid(
+                            field,
+                            "calendar_mode must be 'skip' or 'next_open_day'",
+                        )
+                    })?
                 };
             }
             "max_parallel" => config.max_parallel = integer(field, value, 1)?,

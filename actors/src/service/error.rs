@@ -24,6 +24,16 @@ pub enum ServiceError {
     RunNotFound(Uuid),
     #[error("no run of this job is in flight; name the run with run_id")]
     NoRunInFlight,
+    #[error("calendar '{0}' not found")]
+    CalendarNotFound(String),
+    #[error("{date} is not a listed date of calendar '{calendar}'")]
+    DateNotListed { calendar: String, date: String },
+    /// A job names the calendar: it cannot be deleted.
+    #[error("calendar '{calendar}' is used by {} job(s): {}; move them to another calendar first", jobs.len(), jobs.join(", "))]
+    CalendarInUse { calendar: String, jobs: Vec<String> },
+    /// Other edits kept landing between the read and the write.
+    #[error("{0}")]
+    EditConflict(String),
     #[error("the scheduling engine did not answer: {0}")]
     EngineUnavailable(String),
     /// The database is unreachable or failed; nothing was changed.

@@ -6,6 +6,7 @@
 //! call one method, map the error.
 
 mod audit;
+mod calendars;
 mod control;
 mod error;
 mod jobs;
@@ -14,6 +15,7 @@ mod readiness;
 mod views;
 
 pub use audit::{Actor, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
+pub use calendars::CalendarView;
 pub use control::{
     runs_status, RunNowRequest, DEFAULT_RUNS_LIMIT, MAX_RUNS_LIMIT, MAX_RUN_PARAMS_BYTES,
 };

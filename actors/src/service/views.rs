@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::listing::{JobQuery, JobState, JobSummary, StateCounts};
 use super::{JobService, Readiness, ServiceError};
-use crate::engine::RecentRunCounts;
+use crate::engine::{RecentRunCounts, Upcoming};
 use crate::job::ValidationError;
 
 /// The most instants one preview answers.
@@ -19,6 +19,14 @@ pub struct ScheduleInstant {
     pub utc: DateTime<Utc>,
     /// The same instant as local time with its offset (RFC 3339).
     pub local: String,
+    /// On a closed day of the job's calendar in `skip` mode: not published, recorded `skipped`.
+    pub skipped: bool,
+    /// Why it is skipped or was moved (`holiday: …`), when its day is closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holiday: Option<String>,
+    /// `next_open_day`: the instant on a closed day this one replaces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<DateTime<Utc>>,
 }
 
 /// A job's schedule: as written, in words, and its next instants.
@@ -35,6 +43,10 @@ pub struct SchedulePreview {
     pub jitter_ms: i64,
     /// How the zone's clock changes are handled, when it has any in the coming year.
     pub dst: Option<String>,
+    /// The exchange calendar whose closed days it does not fire on, if any.
+    pub calendar: Option<String>,
+    /// `skip` or `next_open_day`: what an instant on a closed day does.
+    pub calendar_mode: &'static str,
     /// Empty for a paused job or a queue-mode job (its worker reschedules it).
     pub instants: Vec<ScheduleInstant>,
 }
@@ -91,11 +103,14 @@ fn expression(config: &crate::job::JobConfig) -> String {
     }
 }
 
-fn in_zone(instants: Vec<DateTime<Utc>>, zone: chrono_tz::Tz) -> Vec<ScheduleInstant> {
+fn in_zone(instants: Vec<Upcoming>, zone: chrono_tz::Tz) -> Vec<ScheduleInstant> {
     (instants.into_iter())
-        .map(|utc| ScheduleInstant {
-            utc,
-            local: utc.with_timezone(&zone).to_rfc3339(),
+        .map(|instant| ScheduleInstant {
+            utc: instant.at,
+            local: instant.at.with_timezone(&zone).to_rfc3339(),
+            skipped: instant.closed.is_some() && instant.moved_from.is_none(),
+            holiday: instant.closed,
+            moved_from: instant.moved_from,
         })
         .collect()
 }
@@ -135,6 +150,8 @@ impl JobService {
                 timezone: zone.name().to_string(),
                 jitter_ms: config.jitter().num_milliseconds(),
                 dst: dst_note(zone, Utc::now()),
+                calendar: config.calendar.clone(),
+                calendar_mode: config.calendar_mode.as_str(),
                 instants: in_zone(instants, zone),
             }
         })
@@ -149,6 +166,7 @@ impl JobService {
     ) -> Result<SchedulePreview, ServiceError> {
         let count = preview_count(count)?;
         let config = crate::job::JobConfig::for_preview(body, self.scope)?;
+        self.check_calendar(&config)?;
         let zone = config.zone(self.engine.timezone());
         let now = Utc::now();
         let instants = self.engine.upcoming(&config, None, count as usize);
@@ -164,6 +182,8 @@ impl JobService {
             timezone: zone.name().to_string(),
             jitter_ms: config.jitter().num_milliseconds(),
             dst: dst_note(zone, now),
+            calendar: config.calendar.clone(),
+            calendar_mode: config.calendar_mode.as_str(),
             instants: in_zone(instants, zone),
         })
     }

@@ -7,6 +7,7 @@ use sea_orm::{
 };
 
 use super::{Store, StoreError};
+use crate::calendar::CalendarMode;
 use crate::instant::{from_utc_column, to_seconds_column};
 use crate::job::{Job, JobConfig, JobState, MisfirePolicy, RescheduleMode, Scope};
 
@@ -37,6 +38,8 @@ pub(crate) mod entity {
         pub jitter_seconds: Option<i32>,
         pub misfire_policy: Option<String>,
         pub misfire_grace_seconds: Option<i32>,
+        pub calendar: Option<String>,
+        pub calendar_mode: Option<String>,
         pub next_due_at: Option<DateTime>,
         pub last_run_at: Option<DateTime>,
         pub last_status: Option<String>,
@@ -84,6 +87,8 @@ fn config_columns(config: &JobConfig) -> ActiveModel {
         jitter_seconds: Set(Some(config.jitter_seconds as i32)),
         misfire_policy: Set(Some(config.misfire_policy.as_str().to_string())),
         misfire_grace_seconds: Set(config.misfire_grace_seconds.map(|s| s as i32)),
+        calendar: Set(config.calendar.clone()),
+        calendar_mode: Set(Some(config.calendar_mode.as_str().to_string())),
         ..Default::default()
     }
 }
@@ -112,6 +117,11 @@ impl TryFrom<Model> for Job {
             Some(text) => MisfirePolicy::parse(text)
                 .ok_or_else(|| corrupt(format!("misfire_policy '{text}'")))?,
         };
+        let calendar_mode = match row.calendar_mode.as_deref() {
+            None | Some("") => CalendarMode::Skip,
+            Some(text) => CalendarMode::parse(text)
+                .ok_or_else(|| corrupt(format!("calendar_mode '{text}'")))?,
+        };
         let telemetry_label = row
             .telemetry_label
             .clone()
@@ -136,6 +146,8 @@ impl TryFrom<Model> for Job {
                 jitter_seconds: row.jitter_seconds.map_or(0, i64::from),
                 misfire_policy,
                 misfire_grace_seconds: row.misfire_grace_seconds.map(i64::from),
+                calendar: row.calendar.clone().filter(|name| !name.is_empty()),
+                calendar_mode,
                 job_id: row.job_id.clone(),
             },
             state: JobState {
@@ -286,6 +298,12 @@ impl Store {
         }
         if !keep("misfire_grace_seconds") {
             row.misfire_grace_seconds = NotSet;
+        }
+        if !keep("calendar") {
+            row.calendar = NotSet;
+        }
+        if !keep("calendar_mode") {
+            row.calendar_mode = NotSet;
         }
         row.updated_at = Set(Some(to_seconds_column(now)));
         let result = Jobs::update_many()

@@ -3,12 +3,14 @@
 //! rewrites the other's.
 
 mod audit;
+mod calendars;
 mod connect;
 mod jobs;
 mod leases;
 mod runs;
 
 pub use audit::AuditEntry;
+pub use calendars::CalendarWrite;
 pub use connect::DatabaseTarget;
 pub use leases::{LeaseRow, Peer};
 pub(crate) use runs::bounded_error_text;

@@ -343,6 +343,7 @@ function settingsList(job) {
     ["Time zone", job.timezone || zone() + " (the scheduler's)"],
     ["Jitter", job.jitter_seconds ? "up to " + job.jitter_seconds + " s (a fixed offset for this job)" : "none"],
     ["Missed fires", job.misfire_policy.replace(/_/g, " ") + ", within " + (job.misfire_grace_seconds === null ? "the scheduler's grace" : job.misfire_grace_seconds + " s")],
+    ["Calendar", job.calendar ? h("span", {}, h("code", {}, job.calendar), job.calendar_mode === "next_open_day" ? ": a closed day's fire moves to the next open day" : ": no fire on its closed days") : "none (every day)"],
     ["Queue", h("code", {}, job.queue)], ["Enabled", job.enabled ? badge("enabled") : badge("paused")],
     ["Max parallel", String(job.max_parallel)], ["Timeout", job.timeout_sec + " s"], ["Retries", String(job.retry_limit)],
     ["Default params", h("code", {}, JSON.stringify(job.default_params))], ["Description", job.description || "—"],
@@ -433,8 +434,8 @@ async function jobView(jobId) {
     upcoming.replaceChildren(...[h("p", {}, schedule.description, " ", h("span", { class: "muted" }, "(" + schedule.timezone + ")")),
       schedule.dst ? h("p", { class: "muted", id: "dst" }, schedule.dst) : null,
       schedule.jitter_ms ? h("p", { class: "muted", id: "jitter" }, "Every instant moved " + (schedule.jitter_ms / 1000).toFixed(3) + " s later (jitter)") : null,
-      schedule.instants.length ? h("ol", {}, schedule.instants.map((i) => h("li", {}, localTime(i.utc), " ", h("span", { class: "muted" }, relative(i.utc)),
-        ownZone ? h("span", { class: "muted" }, " · " + i.local.replace("T", " ") + " " + schedule.timezone) : null)))
+      schedule.instants.length ? h("ol", {}, schedule.instants.map((i) => h("li", { class: i.skipped ? "holiday" : null }, localTime(i.utc), " ", h("span", { class: "muted" }, relative(i.utc)),
+        ownZone ? h("span", { class: "muted" }, " · " + i.local.replace("T", " ") + " " + schedule.timezone) : null, closedNote(i))))
         : h("p", { class: "muted" }, job.enabled ? "Not scheduled by the engine (queue mode: the worker reschedules)." : "Paused: nothing is due.")].filter(Boolean));
     runs.replaceChildren(history.length ? h("table", { class: "stack", id: "runs" },
       h("thead", {}, h("tr", {}, ["Status", "Trigger", "Attempt", "Due", "Queued", "Duration", "Error", "Run"].map((t) => h("th", {}, t)))),
@@ -447,6 +448,13 @@ async function jobView(jobId) {
     audit.replaceChildren(auditTable(entries, false));
   };
   return live(refresh);
+}
+
+// What the job's calendar does to an upcoming instant: skipped, or moved from a closed day.
+function closedNote(instant) {
+  if (instant.skipped) return h("span", { class: "closed" }, " · skipped: " + instant.holiday);
+  if (instant.moved_from) return h("span", { class: "closed" }, " · moved from " + localTime(instant.moved_from) + " (" + instant.holiday + ")");
+  return null;
 }
 
 function changes(entry) {
@@ -465,13 +473,13 @@ function auditTable(entries, withJob) {
     h("thead", {}, h("tr", {}, ["When", "Who", "What", withJob ? "Job" : null, "Change"].filter(Boolean).map((t) => h("th", {}, t)))),
     h("tbody", {}, entries.map((e) => h("tr", { "data-action": e.action },
       td("When", localTime(e.at)), td("Who", e.actor), td("What", e.action),
-      withJob ? td("Job", h("a", { href: "#/job/" + encodeURIComponent(e.job_id) }, e.job_id)) : null,
+      withJob ? td("Job", e.job_id.startsWith("calendar:") ? h("code", {}, e.job_id) : h("a", { href: "#/job/" + encodeURIComponent(e.job_id) }, e.job_id)) : null,
       td("Change", changes(e))))));
 }
 
 async function auditView() {
   const body = h("div", {});
-  page("Audit log", h("p", { class: "muted" }, "Every create, edit, pause, resume, delete and run-now, newest first (also at GET /audit)."), body);
+  page("Audit log", h("p", { class: "muted" }, "Every create, edit, pause, resume, delete and run-now, and every calendar change, newest first (also at GET /audit)."), body);
   return live(async (current) => {
     const entries = await api("GET", "/audit?limit=200");
     if (current()) body.replaceChildren(auditTable(entries, true));
@@ -490,6 +498,8 @@ const FIELDS = [
   ["jitter_seconds", "Jitter (s)", "number", "moves every instant later by a fixed offset below this, taken from the job id (spreads many jobs); 0: none"],
   ["misfire_policy", "Missed fires", "select", "after a restart or failover: catch up once, skip, or catch up each missed instant", ["catch_up_once", "skip", "catch_up_all"]],
   ["misfire_grace_seconds", "Grace (s)", "number", "how late a missed fire may still run; empty: the scheduler's grace"],
+  ["calendar", "Calendar", "text", "an exchange calendar such as krx (GET /calendars): no fire on its closed days; empty: every day"],
+  ["calendar_mode", "On a closed day", "select", "skip the fire, or fire at the same time on the next open day", ["skip", "next_open_day"]],
   ["queue", "Queue", "text", "must start with <scope>.jobs."],
   ["enabled", "Enabled", "checkbox", ""],
   ["max_parallel", "Max parallel", "number", "runs in flight at once"],
@@ -521,7 +531,7 @@ async function formView(jobId, copyFrom) {
     } else {
       input = h("input", { id, type, name });
     }
-    const value = original ? original[name] : { enabled: true, reschedule_mode: "scheduler", max_parallel: 1, timeout_sec: 120, retry_limit: 3, default_params: {}, jitter_seconds: 0, misfire_policy: "catch_up_once" }[name];
+    const value = original ? original[name] : { enabled: true, reschedule_mode: "scheduler", max_parallel: 1, timeout_sec: 120, retry_limit: 3, default_params: {}, jitter_seconds: 0, misfire_policy: "catch_up_once", calendar_mode: "skip" }[name];
     if (type === "checkbox") input.checked = value !== false; // enabled and notify default to true
     else if (name === "default_params") input.value = JSON.stringify(value || {}, null, 1);
     else if (value !== null && value !== undefined) input.value = String(value);
@@ -538,7 +548,7 @@ async function formView(jobId, copyFrom) {
   let previewTimer = null;
   const showPreview = async () => {
     const body = {};
-    for (const name of ["cron_expr", "interval_seconds", "timezone", "jitter_seconds", "job_id"]) {
+    for (const name of ["cron_expr", "interval_seconds", "timezone", "jitter_seconds", "job_id", "calendar", "calendar_mode"]) {
       const input = inputs[name];
       const text = input ? input.value.trim() : "";
       if (text !== "") body[name] = ["interval_seconds", "jitter_seconds"].includes(name) ? Number(text) : text;
@@ -550,12 +560,12 @@ async function formView(jobId, copyFrom) {
       const schedule = await api("POST", "/schedule/preview?count=5", body);
       preview.replaceChildren(...[h("p", {}, schedule.description, " ", h("span", { class: "muted" }, "(" + schedule.timezone + ")")),
         schedule.dst ? h("p", { class: "muted" }, schedule.dst) : null,
-        h("ol", {}, schedule.instants.map((i) => h("li", {}, i.local.replace("T", " "), " ", h("span", { class: "muted" }, relative(i.utc)))))].filter(Boolean));
+        h("ol", {}, schedule.instants.map((i) => h("li", {}, i.local.replace("T", " "), " ", h("span", { class: "muted" }, relative(i.utc)), closedNote(i))))].filter(Boolean));
     } catch (e) {
       preview.replaceChildren(h("p", { class: "field-error", role: "alert" }, e.message));
     }
   };
-  for (const name of ["cron_expr", "interval_seconds", "timezone", "jitter_seconds", "job_id", "reschedule_mode"]) {
+  for (const name of ["cron_expr", "interval_seconds", "timezone", "jitter_seconds", "job_id", "reschedule_mode", "calendar", "calendar_mode"]) {
     if (inputs[name]) inputs[name].addEventListener("input", () => { clearTimeout(previewTimer); previewTimer = setTimeout(showPreview, 300); });
   }
   form.append(h("span", { class: "preview-label" }, "Next instants"), preview);

@@ -31,6 +31,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 use worker::RunReport;
 
+use crate::engine::calendar_sync::RefreshCalendar;
 use crate::engine::supervisor::{FromPeer, Refresh, Supervisor};
 use crate::job::Scope;
 
@@ -88,7 +89,12 @@ pub enum Reply {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Announce {
     pub from: String,
+    /// The job that changed (empty when a calendar did).
+    #[serde(default)]
     pub job_id: String,
+    /// The calendar that changed: every instance reads it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<String>,
 }
 
 enum Outgoing {
@@ -97,7 +103,10 @@ enum Outgoing {
         request: Box<Request>,
         answer: oneshot::Sender<Reply>,
     },
-    Announce(String),
+    Announce {
+        job_id: String,
+        calendar: Option<String>,
+    },
 }
 
 /// Messages waiting for the control connection at most (asks fail and announcements are
@@ -136,11 +145,23 @@ impl Control {
 
     /// Tells the other instances that `job_id` changed.
     pub fn announce(&self, job_id: &str) {
-        if (self.outgoing)
-            .try_send(Outgoing::Announce(job_id.to_string()))
-            .is_err()
-        {
+        let announce = Outgoing::Announce {
+            job_id: job_id.to_string(),
+            calendar: None,
+        };
+        if self.outgoing.try_send(announce).is_err() {
             tracing::warn!(%job_id, "control connection backed up; the change reaches the other instances by their table reads");
+        }
+    }
+
+    /// Tells the other instances that the calendar `name` changed (or was deleted).
+    pub fn announce_calendar(&self, name: &str) {
+        let announce = Outgoing::Announce {
+            job_id: String::new(),
+            calendar: Some(name.to_string()),
+        };
+        if self.outgoing.try_send(announce).is_err() {
+            tracing::warn!(calendar = %name, "control connection backed up; the other instances read the calendar again within a minute");
         }
     }
 
@@ -288,8 +309,8 @@ impl ControlPlane {
                 }
                 outgoing = requests.recv() => match outgoing {
                     None => return Ok(()),
-                    Some(Outgoing::Announce(job_id)) => {
-                        let body = serde_json::to_vec(&Announce { from: self.instance_id.clone(), job_id })
+                    Some(Outgoing::Announce { job_id, calendar }) => {
+                        let body = serde_json::to_vec(&Announce { from: self.instance_id.clone(), job_id, calendar })
                             .unwrap_or_default();
                         let confirm = channel
                             .basic_publish(exchange.as_str().into(), "".into(), BasicPublishOptions::default(),
@@ -375,7 +396,10 @@ impl ControlPlane {
         if kind.as_deref() == Some("announce") {
             if let Ok(announce) = serde_json::from_slice::<Announce>(&delivery.data) {
                 if announce.from != self.instance_id {
-                    supervisor.do_send(Refresh(announce.job_id));
+                    match announce.calendar {
+                        Some(name) => supervisor.do_send(RefreshCalendar(Some(name))),
+                        None => supervisor.do_send(Refresh(announce.job_id)),
+                    }
                 }
             }
             return;

@@ -6,6 +6,7 @@
 //!
 //! - `schedule.rs`: the timer, staging, firing, reloads and the resume after a restart
 //!   (decided by the pure `resume.rs` over `timing.rs`);
+//! - `closed_days.rs`: the exchange calendar's gate on each due instant (skip or move);
 //! - `dispatch.rs`: row exists → publish → record the outcome, for every kind of run;
 //! - `run_book.rs`: the pure rules of starting and finishing runs;
 //! - `chain.rs`: the pure queue-mode chain rules; `queue_mode.rs` its bootstrap and watchdog;
@@ -13,6 +14,7 @@
 //! - `handlers.rs`: the other messages; `telemetry.rs`: metrics and the job's tracing span.
 
 mod chain;
+mod closed_days;
 mod dispatch;
 mod handlers;
 mod messages;
@@ -42,8 +44,8 @@ use chain::Chains;
 use dispatch::Dispatcher;
 use run_book::{Fire, RunBook, StagedRun};
 use telemetry::JobTelemetry;
-pub(crate) use timing::upcoming;
 use timing::Timing;
+pub(crate) use timing::{upcoming_on, Upcoming};
 
 /// A fire the precise timer holds: the job and the arming it was set for.
 pub(crate) type FireDue = (Addr<JobActor>, u64);

@@ -45,6 +45,40 @@ pub struct Fire {
     pub staged: Option<StagedRun>,
 }
 
+/// The write that records `fire` (run `run_id`) as `skipped` for `error`: its staged row, or
+/// a new row.
+pub fn skipped_write(
+    fire: Fire,
+    run_id: Uuid,
+    config: &JobConfig,
+    now: DateTime<Utc>,
+    error: String,
+) -> StateWrite {
+    if fire.staged.is_some() {
+        return StateWrite::RunStatus {
+            run_id,
+            status: RunStatus::Skipped,
+            started_at: None,
+            finished_at: Some(now),
+            error: Some(error),
+        };
+    }
+    StateWrite::InsertRun(RunRecord {
+        run_id,
+        job_id: config.job_id.clone(),
+        scope: config.scope.as_str().to_string(),
+        trigger_source: fire.trigger,
+        attempt: fire.attempt,
+        due_at: fire.due_at,
+        queued_at: if fire.immediate { fire.due_at } else { now },
+        started_at: None,
+        finished_at: Some(now),
+        status: RunStatus::Skipped,
+        error: Some(error),
+        params: fire.params,
+    })
+}
+
 impl Fire {
     /// The fire of a scheduled instant (its staged run, if any, is set by the caller).
     pub fn scheduled(due_at: DateTime<Utc>, params: Map<String, Value>) -> Fire {
@@ -258,30 +292,7 @@ impl RunBook {
             } else {
                 format!("max_parallel ({}) runs in flight", config.max_parallel)
             };
-            let write = if fire.staged.is_some() {
-                StateWrite::RunStatus {
-                    run_id,
-                    status: RunStatus::Skipped,
-                    started_at: None,
-                    finished_at: Some(now),
-                    error: Some(error.clone()),
-                }
-            } else {
-                StateWrite::InsertRun(RunRecord {
-                    run_id,
-                    job_id: config.job_id.clone(),
-                    scope: config.scope.as_str().to_string(),
-                    trigger_source: fire.trigger,
-                    attempt: fire.attempt,
-                    due_at: fire.due_at,
-                    queued_at,
-                    started_at: None,
-                    finished_at: Some(now),
-                    status: RunStatus::Skipped,
-                    error: Some(error.clone()),
-                    params: fire.params,
-                })
-            };
+            let write = skipped_write(fire, run_id, config, now, error.clone());
             return Started::Skipped {
                 run_id,
                 error,

@@ -14,6 +14,7 @@ use super::resume::{self, Adopted, Armed, Left, Missed};
 use super::run_book::{Fire, Phase, StagedRun};
 use super::timing::Timing;
 use super::JobActor;
+use crate::calendar::Gate;
 use crate::instant::to_seconds;
 use crate::job::JobConfig;
 use crate::run::{RunRecord, RunStatus, StateWrite};
@@ -100,6 +101,11 @@ impl JobActor {
             // back (a slow round) and the instant fires then, late.
             let armed = self.armed;
             ctx.notify_later(Wake::Fire { armed }, super::dispatch::LEASE_RECHECK);
+            return;
+        }
+        let gate = self.calendar_gate(due);
+        if gate != Gate::Open {
+            self.closed_day(ctx, due, gate);
             return;
         }
         if self.catching_up {
@@ -263,9 +269,22 @@ impl JobActor {
         tracing::debug!(job_id = %self.config.job_id, stored_next_due = ?self.stored_next_due, ?in_flight_dues,
             adopted = ?resumed.adopted.iter().map(Adopted::label).collect::<Vec<_>>(),
             missed = ?resumed.missed, next_due = ?resumed.next_due, "schedule resumed");
+        // Where a missed instant on a closed day moved to (`next_open_day`).
+        let mut moved = None;
         for adopted in resumed.adopted {
             match adopted {
                 Adopted::Delete(run_id) => self.persist(StateWrite::DeleteRun { run_id }),
+                Adopted::Publish { row, .. } if self.calendar_gate(row.due_at) != Gate::Open => {
+                    match self.calendar_gate(row.due_at) {
+                        Gate::Move { to, .. } => {
+                            moved =
+                                Some(moved.map_or(to, |earlier: DateTime<Utc>| earlier.min(to)));
+                            self.persist(StateWrite::DeleteRun { run_id: row.run_id });
+                        }
+                        Gate::Skip(why) => self.skip_for_holiday(row.due_at, Some(row.run_id), why),
+                        Gate::Open => {}
+                    }
+                }
                 Adopted::Publish { row, late } => {
                     self.telemetry.missed("caught_up", 1);
                     tracing::warn!(trigger_source = "scheduler", run_id = %row.run_id, missed_due_at = %row.due_at,
@@ -298,6 +317,15 @@ impl JobActor {
             }
         }
         match resumed.missed {
+            Some(Missed::CaughtUp { due, .. }) if self.calendar_gate(due) != Gate::Open => {
+                match self.calendar_gate(due) {
+                    Gate::Move { to, .. } => {
+                        moved = Some(moved.map_or(to, |earlier: DateTime<Utc>| earlier.min(to)));
+                    }
+                    Gate::Skip(why) => self.skip_for_holiday(due, None, why),
+                    Gate::Open => {}
+                }
+            }
             Some(Missed::CaughtUp { due, late }) => {
                 self.telemetry.missed("caught_up", 1);
                 tracing::warn!(trigger_source = "scheduler", missed_due_at = %due,
@@ -306,6 +334,8 @@ impl JobActor {
                     ctx,
                     Fire::scheduled(due, self.config.default_params.clone()),
                 );
+                // A missed instant moved onto this one (or before it) folds into it.
+                moved = moved.filter(|moved| *moved > due);
             }
             Some(Missed::Skipped { due, late }) => {
                 self.telemetry.missed("skipped", 1);
@@ -328,7 +358,13 @@ impl JobActor {
             None => {}
         }
         self.staged = resumed.ahead;
-        self.set_next_due(resumed.next_due);
+        // A missed instant on a closed day moved to an open day before the next instant comes
+        // first (a later one folds into the schedule).
+        let next_due = match (resumed.next_due, moved) {
+            (Some(next), Some(moved)) => Some(next.min(moved)),
+            (next, moved) => next.or(moved),
+        };
+        self.set_next_due(next_due);
         self.restage(ctx, false);
         self.arm(ctx);
     }

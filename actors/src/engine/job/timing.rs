@@ -3,6 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
+use crate::calendar::{gate, Calendar, Gate};
 use crate::job::{JobConfig, RescheduleMode};
 use crate::schedule::CronSchedule;
 
@@ -121,8 +122,19 @@ impl Timing {
     }
 }
 
+/// One upcoming instant of a job, as its calendar leaves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upcoming {
+    pub at: DateTime<Utc>,
+    /// Why it does not fire (a closed day, `skip` mode), or why it was moved.
+    pub closed: Option<String>,
+    /// `next_open_day`: the instant on a closed day this one replaces.
+    pub moved_from: Option<DateTime<Utc>>,
+}
+
 /// The next `count` due instants of a job, from its next due instant when it has one (an
 /// interval is anchored there), else from `now`. Empty for a queue-mode job.
+#[cfg(test)]
 pub(crate) fn upcoming(
     config: &JobConfig,
     zone: Tz,
@@ -130,15 +142,67 @@ pub(crate) fn upcoming(
     now: DateTime<Utc>,
     count: usize,
 ) -> Vec<DateTime<Utc>> {
+    (upcoming_on(config, zone, next_due, now, count, None).into_iter())
+        .map(|instant| instant.at)
+        .collect()
+}
+
+/// [`upcoming`] on `calendar`: an instant on a closed day is listed skipped (`skip`), or as
+/// the instant it moves to, from which the schedule goes on (`next_open_day`), as the engine
+/// fires them.
+pub(crate) fn upcoming_on(
+    config: &JobConfig,
+    zone: Tz,
+    next_due: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    count: usize,
+    calendar: Option<&Calendar>,
+) -> Vec<Upcoming> {
     let timing = Timing::of(config, zone);
+    let job_zone = config.zone(zone);
     let mut instants = Vec::with_capacity(count);
     let mut next = (next_due.map(|due| timing.snap(due))).or_else(|| timing.first_after(now));
     while let Some(due) = next {
         if instants.len() == count {
             break;
         }
-        instants.push(due);
-        next = timing.after(due);
+        let gate = calendar.map_or(Gate::Open, |calendar| {
+            gate(
+                calendar,
+                config.calendar_mode,
+                due,
+                config.jitter(),
+                job_zone,
+            )
+        });
+        let (instant, from) = match gate {
+            Gate::Open => (
+                Upcoming {
+                    at: due,
+                    closed: None,
+                    moved_from: None,
+                },
+                due,
+            ),
+            Gate::Skip(why) => (
+                Upcoming {
+                    at: due,
+                    closed: Some(why),
+                    moved_from: None,
+                },
+                due,
+            ),
+            Gate::Move { to, why } => (
+                Upcoming {
+                    at: to,
+                    closed: Some(why),
+                    moved_from: Some(due),
+                },
+                to,
+            ),
+        };
+        instants.push(instant);
+        next = timing.after(from);
     }
     instants
 }
@@ -182,6 +246,51 @@ mod tests {
         );
         config.reschedule_mode = RescheduleMode::Queue;
         assert!(upcoming(&config, chrono_tz::UTC, None, now, 5).is_empty());
+    }
+
+    #[test]
+    fn upcoming_instants_on_a_calendar_are_marked_skipped_or_moved() {
+        let krx = Calendar::from_body(
+            "krx",
+            &serde_json::json!({"dates": ["2026-09-24", "2026-09-25"]}),
+        )
+        .unwrap();
+        let mut config = job(
+            serde_json::json!({"job_id": "open", "queue": "real.jobs.open",
+            "cron_expr": "0 8 * * 1-5", "calendar": "krx"}),
+        );
+        let seoul = chrono_tz::Asia::Seoul;
+        let now = at("2026-09-22T00:00:00Z");
+        let listed = |config: &JobConfig| {
+            (upcoming_on(config, seoul, None, now, 4, Some(&krx)).into_iter())
+                .map(|instant| (instant.at, instant.closed.is_some(), instant.moved_from))
+                .collect::<Vec<_>>()
+        };
+        // 08:00 in Seoul is 23:00Z the day before. Chuseok closes Thursday and Friday.
+        assert_eq!(
+            listed(&config),
+            vec![
+                (at("2026-09-22T23:00:00Z"), false, None),
+                (at("2026-09-23T23:00:00Z"), true, None),
+                (at("2026-09-24T23:00:00Z"), true, None),
+                (at("2026-09-27T23:00:00Z"), false, None),
+            ]
+        );
+        // Thursday's fire moves to Monday; Friday's folds into it; the schedule goes on.
+        config.calendar_mode = crate::calendar::CalendarMode::NextOpenDay;
+        assert_eq!(
+            listed(&config),
+            vec![
+                (at("2026-09-22T23:00:00Z"), false, None),
+                (
+                    at("2026-09-27T23:00:00Z"),
+                    true,
+                    Some(at("2026-09-23T23:00:00Z"))
+                ),
+                (at("2026-09-28T23:00:00Z"), false, None),
+                (at("2026-09-29T23:00:00Z"), false, None),
+            ]
+        );
     }
 
     #[test]

@@ -24,6 +24,8 @@ fn config(max_parallel: i64, retry_limit: i64, mode: RescheduleMode) -> JobConfi
         jitter_seconds: 0,
         misfire_policy: crate::job::MisfirePolicy::CatchUpOnce,
         misfire_grace_seconds: None,
+        calendar: None,
+        calendar_mode: Default::default(),
     }
 }
 
