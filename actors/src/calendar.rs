@@ -121,12 +121,17 @@ pub enum Gate {
     Open,
     /// Closed: the instant is skipped for this reason.
     Skip(String),
-    /// Closed: the instant moves to `to` (same local time, next open day).
-    Move { to: DateTime<Utc>, why: String },
+    /// Closed: the instant moves to `to` (same local time, next open day, whose first
+    /// instant is `day_start`; the schedule's first instant that day may come before `to`).
+    Move {
+        to: DateTime<Utc>,
+        day_start: DateTime<Utc>,
+        why: String,
+    },
 }
 
-/// The gate of `due` (an instant `jitter` after its slot) for a job on `calendar` whose
-/// schedule is read in `zone`.
+/// The gate of `due` (an instant `jitter` after its slot; zero for an interval, whose
+/// instants are their own slots) for a job on `calendar` whose schedule is read in `zone`.
 pub fn gate(
     calendar: &Calendar,
     mode: CalendarMode,
@@ -142,11 +147,15 @@ pub fn gate(
     match mode {
         CalendarMode::Skip => Gate::Skip(why),
         CalendarMode::NextOpenDay => {
-            let moved = (calendar.next_open(date))
-                .and_then(|day| local_instant(zone, day.and_time(slot.time())));
+            let moved = calendar.next_open(date).and_then(|day| {
+                let to = local_instant(zone, day.and_time(slot.time()))?;
+                let day_start = local_instant(zone, day.and_time(chrono::NaiveTime::MIN))?;
+                Some((to, day_start))
+            });
             match moved {
-                Some(to) => Gate::Move {
+                Some((to, day_start)) => Gate::Move {
                     to: to + jitter,
+                    day_start: day_start + jitter,
                     why,
                 },
                 None => Gate::Skip(format!(
@@ -155,6 +164,12 @@ pub fn gate(
             }
         }
     }
+}
+
+/// The first instant of the local day in `zone` after the day of `slot`.
+pub fn start_of_day_after(slot: DateTime<Utc>, zone: Tz) -> Option<DateTime<Utc>> {
+    let day = slot.with_timezone(&zone).date_naive().succ_opt()?;
+    local_instant(zone, day.and_time(chrono::NaiveTime::MIN))
 }
 
 /// A local time in `zone` as an instant: the first of a time that occurs twice, and the end
@@ -181,18 +196,27 @@ impl Calendars {
         calendars.get(name).cloned()
     }
 
-    /// Adds or replaces one calendar.
+    /// Adds or replaces one calendar, unless a later revision of it is held already (two
+    /// edits landing out of order).
     pub fn set(&self, calendar: Calendar) {
         let mut calendars = self.0.write().unwrap_or_else(|poison| poison.into_inner());
-        calendars.insert(calendar.name.clone(), Arc::new(calendar));
+        let held = (calendars.get(&calendar.name)).map_or(0, |held| held.revision);
+        if calendar.revision >= held {
+            calendars.insert(calendar.name.clone(), Arc::new(calendar));
+        }
     }
 
-    /// Replaces every calendar by `calendars` (a fresh read of the table).
+    /// Replaces every calendar by `calendars` (a fresh read of the table), keeping a later
+    /// revision written meanwhile.
     pub fn replace_all(&self, calendars: Vec<Calendar>) {
+        let mut held = self.0.write().unwrap_or_else(|poison| poison.into_inner());
         let fresh = (calendars.into_iter())
-            .map(|calendar| (calendar.name.clone(), Arc::new(calendar)))
+            .map(|calendar| match held.get(&calendar.name) {
+                Some(newer) if newer.revision > calendar.revision => (calendar.name, newer.clone()),
+                _ => (calendar.name.clone(), Arc::new(calendar)),
+            })
             .collect();
-        *self.0.write().unwrap_or_else(|poison| poison.into_inner()) = fresh;
+        *held = fresh;
     }
 
     pub fn remove(&self, name: &str) {

@@ -164,6 +164,6 @@ pub async fn preview(
 ) -> Result<HttpResponse, ApiError> {
     let ScheduleQuery { count } = query(&request)?;
     let body = required_json_body(payload).await?;
-    let preview = state.jobs.preview(&body, count)?;
+    let preview = state.jobs.preview(&body, count).await?;
     Ok(HttpResponse::Ok().json(preview))
 }

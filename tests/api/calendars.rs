@@ -364,3 +364,54 @@ async fn next_open_day_fires_a_krx_holiday_s_instant_on_the_next_open_day(backen
     queue.delete().await;
 }
 crate::on_both_backends!(next_open_day_fires_a_krx_holiday_s_instant_on_the_next_open_day);
+
+async fn a_day_opened_again_fires_at_once_in_next_open_day_mode(backend: Backend) {
+    let app = spawn_app(Scope::Real, backend).await;
+    let mut queue = TestQueue::new("real").await;
+    let closed = put_calendar(
+        &app,
+        "desk",
+        &json!({"dates": today_and_tomorrow(), "weekend": []}),
+    )
+    .await;
+    assert_eq!(closed.status, StatusCode::CREATED, "{}", closed.body);
+    let created = app
+        .post_job(
+            &json!({"job_id": "ticker", "queue": queue.name, "interval_seconds": 1,
+            "timezone": "UTC", "calendar": "desk", "calendar_mode": "next_open_day",
+            "max_parallel": 100}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let during = queue.collect_for(Duration::from_secs(3)).await;
+    assert!(during.is_empty(), "nothing on a closed day: {during:?}");
+    // The fire moves to the first instant of the day after tomorrow, and says so.
+    let schedule = app
+        .send(Method::GET, "/jobs/ticker/schedule?count=2", None)
+        .await;
+    let first = &schedule.body["instants"][0];
+    assert!(first["moved_from"].is_string(), "{}", schedule.body);
+    let moved_to = instant(&first["utc"]).date_naive();
+    let after_tomorrow = Utc::now().date_naive() + chrono::Days::new(2);
+    assert!(
+        moved_to == after_tomorrow || moved_to == after_tomorrow + chrono::Days::new(1),
+        "{}",
+        schedule.body
+    );
+    let runs = app.all_runs("ticker").await;
+    assert!(
+        !(runs.iter()).any(|run| run["status"] == "skipped"),
+        "moved, not skipped: {runs:?}"
+    );
+
+    // Today is opened again: its remaining instants fire at once.
+    for date in today_and_tomorrow() {
+        let path = format!("/calendars/desk/dates/{date}");
+        let reopened = app.send(Method::DELETE, &path, None).await;
+        assert_eq!(reopened.status, StatusCode::OK, "{}", reopened.body);
+    }
+    let again = queue.collect_for(Duration::from_secs(3)).await;
+    assert!(again.len() >= 2, "open again: {again:?}");
+    queue.delete().await;
+}
+crate::on_both_backends!(a_day_opened_again_fires_at_once_in_next_open_day_mode);

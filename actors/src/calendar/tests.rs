@@ -78,6 +78,7 @@ fn next_open_day_moves_to_the_same_local_time_on_the_next_open_day() {
         ),
         Gate::Move {
             to: at("2026-09-27T23:00:00Z"),
+            day_start: at("2026-09-27T15:00:00Z"),
             why: krx.closed_on(day("2026-09-24")).unwrap()
         }
     );

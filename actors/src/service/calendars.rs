@@ -25,20 +25,36 @@ pub struct CalendarView {
 }
 
 impl JobService {
-    /// Refuses a job configuration naming a calendar the scope does not have.
-    pub(super) fn check_calendar(&self, config: &JobConfig) -> Result<(), ServiceError> {
-        match &config.calendar {
-            Some(name) if !self.engine.calendars().contains(name) => Err(ValidationError::new(
-                "invalid_field",
-                format!(
-                    "calendar '{name}' does not exist in scope {}; create it with PUT /calendars/{name}",
-                    self.scope
-                ),
-                Some("calendar"),
-            )
-            .into()),
-            _ => Ok(()),
+    /// Refuses a job configuration naming a calendar the scope does not have (checked when
+    /// it names one other than `before`'s: a job keeps working on a calendar deleted by hand).
+    /// The engine's registry answers first, the table when it does not know the name (one
+    /// created through another instance a moment ago).
+    pub(super) async fn check_calendar(
+        &self,
+        config: &JobConfig,
+        before: Option<&JobConfig>,
+    ) -> Result<(), ServiceError> {
+        let Some(name) = &config.calendar else {
+            return Ok(());
+        };
+        if before.is_some_and(|before| before.calendar == config.calendar)
+            || self.engine.calendars().contains(name)
+        {
+            return Ok(());
         }
+        if let Some(stored) = self.store.get_calendar(self.scope, name).await? {
+            self.engine.calendars().set(stored);
+            return Ok(());
+        }
+        Err(ValidationError::new(
+            "invalid_field",
+            format!(
+                "calendar '{name}' does not exist in scope {}; create it with PUT /calendars/{name}",
+                self.scope
+            ),
+            Some("calendar"),
+        )
+        .into())
     }
 
     fn view(&self, calendar: Calendar) -> CalendarView {
@@ -144,10 +160,14 @@ impl JobService {
     pub async fn delete_calendar(&self, actor: &Actor, name: &str) -> Result<(), ServiceError> {
         let existing = self.stored_calendar(name).await?;
         let view = self.view(existing);
-        if !view.used_by.is_empty() {
+        // The table, not the read model: a job just created through another instance counts.
+        let used_by = (self.store)
+            .jobs_on_calendar(self.scope, &view.calendar.name)
+            .await?;
+        if !used_by.is_empty() {
             return Err(ServiceError::CalendarInUse {
                 calendar: view.calendar.name,
-                jobs: view.used_by,
+                jobs: used_by,
             });
         }
         let name = view.calendar.name.clone();
@@ -234,6 +254,7 @@ impl JobService {
             {
                 Ok(saved) => {
                     self.engine.calendars().set(saved);
+                    self.engine.announce_calendar(&name);
                     self.audit_calendar(&Actor::new("file"), "calendar_put", None, &calendar)
                         .await;
                     written.push(name);

@@ -28,7 +28,7 @@ impl JobService {
     /// Creates a job from a create body (`job_id` and `queue` required) and arms it.
     pub async fn create(&self, actor: &Actor, body: &Value) -> Result<Job, ServiceError> {
         let config = JobConfig::from_create_body(body, self.scope)?;
-        self.check_calendar(&config)?;
+        self.check_calendar(&config, None).await?;
         let mut job = self.store.insert_job(&config, Utc::now()).await?;
         job.state.next_due_at = self.engine.upsert(job.clone()).await?;
         tracing::info!(job_id = %job.config.job_id, scope = %self.scope, "job created");
@@ -52,7 +52,7 @@ impl JobService {
     ) -> Result<Job, ServiceError> {
         let existing = self.stored_job(job_id).await?;
         let config = existing.config.with_update_body(body)?;
-        self.check_calendar(&config)?;
+        self.check_calendar(&config, Some(&existing.config)).await?;
         let fields: Vec<&str> = body
             .as_object()
             .map(|fields| fields.keys().map(String::as_str).collect())

@@ -159,14 +159,14 @@ impl JobService {
 
     /// The next `count` instants of a schedule that is not a job (yet): a
     /// `POST /schedule/preview` body (see [`JobConfig::for_preview`]) and `count`.
-    pub fn preview(
+    pub async fn preview(
         &self,
         body: &serde_json::Value,
         count: Option<u64>,
     ) -> Result<SchedulePreview, ServiceError> {
         let count = preview_count(count)?;
         let config = crate::job::JobConfig::for_preview(body, self.scope)?;
-        self.check_calendar(&config)?;
+        self.check_calendar(&config, None).await?;
         let zone = config.zone(self.engine.timezone());
         let now = Utc::now();
         let instants = self.engine.upcoming(&config, None, count as usize);

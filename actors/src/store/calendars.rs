@@ -162,9 +162,31 @@ impl Store {
                 return Err(CalendarWrite::Conflict);
             }
         }
-        self.get_calendar(scope, &calendar.name)
-            .await?
-            .ok_or(CalendarWrite::Conflict)
+        // As written (a read now could return a later edit's revision).
+        Ok(Calendar {
+            revision: calendar.revision + 1,
+            updated_at: Some(crate::instant::to_seconds(now)),
+            ..calendar.clone()
+        })
+    }
+
+    /// The jobs of `scope` whose calendar is `name`, by job_id.
+    pub async fn jobs_on_calendar(
+        &self,
+        scope: Scope,
+        name: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        use super::jobs::entity::{Column as JobColumn, Entity as Jobs};
+        use sea_orm::QuerySelect;
+        Ok(Jobs::find()
+            .select_only()
+            .column(JobColumn::JobId)
+            .filter(JobColumn::Scope.eq(scope.as_str()))
+            .filter(JobColumn::Calendar.eq(name))
+            .order_by_asc(JobColumn::JobId)
+            .into_tuple::<String>()
+            .all(&self.db)
+            .await?)
     }
 
     /// Deletes a calendar; whether it existed.

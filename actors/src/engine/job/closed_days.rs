@@ -10,7 +10,7 @@ use worker::TriggerSource;
 
 use super::run_book::{skipped_write, Fire};
 use super::JobActor;
-use crate::calendar::{self, Calendar, Gate};
+use crate::calendar::{Calendar, Gate};
 use crate::run::RunStatus;
 
 impl JobActor {
@@ -20,40 +20,44 @@ impl JobActor {
             return Gate::Open;
         };
         let zone = self.config.zone(self.engine.settings.timezone);
-        let (mode, jitter) = (self.config.calendar_mode, self.config.jitter());
-        match self.engine.calendars.get(name) {
-            Some(calendar) => calendar::gate(&calendar, mode, due, jitter, zone),
-            None => {
-                // Deleted under the job by hand (the API refuses it while a job uses it):
-                // weekends stay closed.
-                tracing::warn!(calendar = %name, "the job's calendar does not exist; only weekends are closed");
-                calendar::gate(&Calendar::weekends_only(name), mode, due, jitter, zone)
-            }
-        }
+        let calendar = self.engine.calendars.get(name).unwrap_or_else(|| {
+            // Deleted under the job by hand (the API refuses it while a job uses it):
+            // weekends stay closed.
+            tracing::warn!(calendar = %name, "the job's calendar does not exist; only weekends are closed");
+            std::sync::Arc::new(Calendar::weekends_only(name))
+        });
+        (self.timing).gate(&calendar, self.config.calendar_mode, due, zone)
     }
 
-    /// The instant `due` fell on a closed day (`gate` is not open): skip it or move it, then
-    /// arm for the next one.
+    /// The instant `due` fell on a closed day (`gate` is not open): skip it, or move its fire
+    /// (`self.moved`, the earliest fire moved off a closed day and not yet made); then arm for
+    /// whichever comes first, the moved fire or the schedule's next instant. Every instant of
+    /// the schedule still passes the gate when it comes: an edit that opens a day again fires
+    /// its instants, and an open fire before the moved one takes its place.
     pub(super) fn closed_day(&mut self, ctx: &mut Context<Self>, due: DateTime<Utc>, gate: Gate) {
-        let next = match gate {
+        if self.moved == Some(due) {
+            // The moved fire itself fell on a closed day (the calendar changed): decided anew.
+            self.moved = None;
+        }
+        let regular = if self.catching_up {
+            self.timing.after(due)
+        } else {
+            self.timing.next_after(due, Utc::now()).0
+        };
+        match gate {
             Gate::Open => return,
             Gate::Skip(why) => {
                 let staged = self.staged.take().filter(|staged| staged.due_at == due);
                 self.skip_for_holiday(due, staged.map(|staged| staged.run_id), why);
-                if self.catching_up {
-                    let next = self.timing.after(due);
-                    self.catching_up = next.is_some_and(|next| next <= Utc::now());
-                    next
-                } else {
-                    self.timing.next_after(due, Utc::now()).0
-                }
             }
-            Gate::Move { to, why } => {
+            Gate::Move { to, why, .. } => {
                 tracing::info!(trigger_source = "scheduler", due_at = %due, moved_to = %to, %why,
                     "closed day: the fire moves to the next open day");
-                Some(to)
+                self.moved = earliest(self.moved, Some(to));
             }
-        };
+        }
+        let next = earliest(regular, self.moved);
+        self.catching_up = self.catching_up && next.is_some_and(|next| next <= Utc::now());
         self.next_due = next;
         self.restage(ctx, false);
         self.set_next_due(next);
@@ -80,5 +84,16 @@ impl JobActor {
             .run(RunStatus::Skipped, TriggerSource::Scheduler);
         let write = skipped_write(fire, run_id, &self.config, Utc::now(), why);
         self.persist(write);
+    }
+}
+
+/// The earlier of two optional instants.
+pub(super) fn earliest(
+    a: Option<DateTime<Utc>>,
+    b: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }

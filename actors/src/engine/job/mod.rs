@@ -4,8 +4,9 @@
 //! [`dispatch`] (row first, then publish, then the outcome), state changes go to the
 //! persistence actor. Its one database read is for a report naming a run it does not know.
 //!
-//! - `schedule.rs`: the timer, staging, firing, reloads and the resume after a restart
-//!   (decided by the pure `resume.rs` over `timing.rs`);
+//! - `schedule.rs`: the timer, staging, firing and reloads, over `timing.rs`;
+//! - `restart.rs`: the runs and the schedule a restart or a takeover takes over (decided by
+//!   the pure `resume.rs`);
 //! - `closed_days.rs`: the exchange calendar's gate on each due instant (skip or move);
 //! - `dispatch.rs`: row exists → publish → record the outcome, for every kind of run;
 //! - `run_book.rs`: the pure rules of starting and finishing runs;
@@ -20,6 +21,7 @@ mod handlers;
 mod messages;
 mod queue_mode;
 mod report;
+mod restart;
 mod resume;
 mod run_book;
 mod schedule;
@@ -89,6 +91,9 @@ pub struct JobActor {
     /// `catch_up_all` after a restart: `next_due` is a missed instant, and each one after it
     /// up to now fires in turn, waiting for a free slot instead of being skipped.
     catching_up: bool,
+    /// `next_open_day`: the earliest fire moved off a closed day and not made yet (an open
+    /// fire before it takes its place).
+    moved: Option<DateTime<Utc>>,
     /// The partition lease this actor runs under (cluster mode; epoch 0 on one instance).
     fence: Fence,
 }
@@ -121,6 +126,7 @@ impl JobActor {
             fresh,
             skipped_in_a_row: 0,
             catching_up: false,
+            moved: None,
             config,
         }
     }
