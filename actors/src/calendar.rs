@@ -206,16 +206,23 @@ impl Calendars {
         }
     }
 
-    /// Replaces every calendar by `calendars` (a fresh read of the table), keeping a later
-    /// revision written meanwhile.
-    pub fn replace_all(&self, calendars: Vec<Calendar>) {
+    /// Replaces every calendar by `calendars`, a read of the table that began at `read_at`,
+    /// keeping what was written meanwhile (a later revision, or a calendar new since).
+    pub fn replace_all(&self, calendars: Vec<Calendar>, read_at: DateTime<Utc>) {
         let mut held = self.0.write().unwrap_or_else(|poison| poison.into_inner());
-        let fresh = (calendars.into_iter())
+        let mut fresh: HashMap<String, Arc<Calendar>> = (calendars.into_iter())
             .map(|calendar| match held.get(&calendar.name) {
                 Some(newer) if newer.revision > calendar.revision => (calendar.name, newer.clone()),
                 _ => (calendar.name.clone(), Arc::new(calendar)),
             })
             .collect();
+        // The column keeps whole seconds: a second of margin.
+        let since = read_at - Duration::seconds(1);
+        for (name, calendar) in held.drain() {
+            if calendar.updated_at.is_some_and(|at| at >= since) {
+                fresh.entry(name).or_insert(calendar);
+            }
+        }
         *held = fresh;
     }
 

@@ -415,3 +415,34 @@ async fn a_day_opened_again_fires_at_once_in_next_open_day_mode(backend: Backend
     queue.delete().await;
 }
 crate::on_both_backends!(a_day_opened_again_fires_at_once_in_next_open_day_mode);
+
+async fn a_restart_keeps_a_fire_moved_to_a_day_still_ahead(backend: Backend) {
+    let app = spawn_app(Scope::Real, backend).await;
+    let queue = TestQueue::new("real").await;
+    let missed = chrono::SubsecRound::trunc_subsecs(Utc::now() - chrono::Duration::seconds(60), 0);
+    let closed = put_calendar(
+        &app,
+        "desk",
+        &json!({"dates": [missed.date_naive().to_string()], "weekend": []}),
+    )
+    .await;
+    assert_eq!(closed.status, StatusCode::CREATED, "{}", closed.body);
+    // Every two days, not caught up after a restart (`skip`).
+    let created = app
+        .post_job(&json!({"job_id": "every-2-days", "queue": queue.name,
+            "interval_seconds": 172_800, "timezone": "UTC", "misfire_policy": "skip",
+            "calendar": "desk", "calendar_mode": "next_open_day"}))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    // Down over its instant on a closed day: that fire moved to the same time on the next
+    // day, still ahead and before the schedule's next instant; the restart keeps it.
+    let app = restart_with_fire_missed_at(app, "every-2-days", missed, 300).await;
+    let job = app.get_job_settled("every-2-days").await.body;
+    assert_eq!(
+        instant(&job["next_due_at"]),
+        missed + chrono::Duration::days(1),
+        "{job}"
+    );
+    queue.delete().await;
+}
+crate::on_both_backends!(a_restart_keeps_a_fire_moved_to_a_day_still_ahead);

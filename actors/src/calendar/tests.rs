@@ -184,3 +184,33 @@ fn bodies_are_checked_field_by_field() {
         Some("dates")
     );
 }
+
+#[test]
+fn the_registry_never_goes_back_a_revision_and_keeps_what_is_new_since_a_read() {
+    let registry = Calendars::default();
+    let mut newer = krx();
+    newer.revision = 3;
+    let mut older = krx();
+    older.revision = 2;
+    older.dates.clear();
+    registry.set(newer.clone());
+    registry.set(older.clone());
+    assert_eq!(registry.get("krx").unwrap().revision, 3);
+    // A read that began before a calendar was created does not drop it.
+    let read_at = at("2026-12-05T10:00:00Z");
+    let mut created = Calendar::weekends_only("desk");
+    created.updated_at = Some(read_at + Duration::seconds(2));
+    created.revision = 1;
+    registry.set(created);
+    let mut gone = Calendar::weekends_only("old");
+    gone.updated_at = Some(read_at - Duration::days(3));
+    registry.set(gone);
+    registry.replace_all(vec![older], read_at);
+    assert_eq!(
+        registry.get("krx").unwrap().revision,
+        3,
+        "the later revision stays"
+    );
+    assert!(registry.contains("desk"), "new since the read");
+    assert!(!registry.contains("old"), "deleted before the read");
+}

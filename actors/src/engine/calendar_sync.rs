@@ -22,6 +22,7 @@ impl Handler<RefreshCalendar> for Supervisor {
     fn handle(&mut self, RefreshCalendar(name): RefreshCalendar, ctx: &mut Context<Self>) {
         let engine = self.engine.clone();
         let (store, scope) = (engine.store.clone(), engine.settings.scope);
+        let read_at = chrono::Utc::now();
         ctx.spawn(
             async move {
                 match name {
@@ -33,7 +34,7 @@ impl Handler<RefreshCalendar> for Supervisor {
                         }
                     },
                     None => match store.list_calendars(scope).await {
-                        Ok(calendars) => engine.calendars.replace_all(calendars),
+                        Ok(calendars) => engine.calendars.replace_all(calendars, read_at),
                         Err(error) => {
                             tracing::warn!(%error, "reading the calendars failed; the ones in memory stay")
                         }

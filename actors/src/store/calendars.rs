@@ -91,7 +91,7 @@ fn columns(scope: Scope, calendar: &Calendar, now: DateTime<Utc>) -> ActiveModel
         description: Set(calendar.description.clone()),
         weekend: Set(weekend.join(",")),
         dates: Set(serde_json::to_string(&calendar.dates).unwrap_or_else(|_| "[]".into())),
-        revision: Set(calendar.revision + 1),
+        revision: Set(calendar.revision),
         updated_at: Set(Some(to_seconds_column(now))),
     }
 }
@@ -135,7 +135,14 @@ impl Store {
         calendar: &Calendar,
         now: DateTime<Utc>,
     ) -> Result<Calendar, CalendarWrite> {
-        let row = columns(scope, calendar, now);
+        let mut row = columns(scope, calendar, now);
+        // A new calendar's revision is the clock's milliseconds, never one of a deleted
+        // calendar of that name (an instance that missed the deletion takes the new one).
+        let revision = match calendar.revision {
+            0 => now.timestamp_millis().max(1),
+            read => read + 1,
+        };
+        row.revision = Set(revision);
         if calendar.revision == 0 {
             match Calendars::insert(row)
                 .exec_without_returning(&self.db)
@@ -164,7 +171,7 @@ impl Store {
         }
         // As written (a read now could return a later edit's revision).
         Ok(Calendar {
-            revision: calendar.revision + 1,
+            revision,
             updated_at: Some(crate::instant::to_seconds(now)),
             ..calendar.clone()
         })

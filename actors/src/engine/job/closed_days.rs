@@ -10,23 +10,65 @@ use worker::TriggerSource;
 
 use super::run_book::{skipped_write, Fire};
 use super::JobActor;
-use crate::calendar::{Calendar, Gate};
+use std::sync::Arc;
+
+use crate::calendar::{Calendar, CalendarMode, Gate};
 use crate::run::RunStatus;
 
 impl JobActor {
     /// What the job's calendar says of `due` (open when the job has none).
     pub(super) fn calendar_gate(&self, due: DateTime<Utc>) -> Gate {
-        let Some(name) = &self.config.calendar else {
-            return Gate::Open;
-        };
-        let zone = self.config.zone(self.engine.settings.timezone);
-        let calendar = self.engine.calendars.get(name).unwrap_or_else(|| {
+        match self.job_calendar() {
+            Some(calendar) => (self.timing).gate(
+                &calendar,
+                self.config.calendar_mode,
+                due,
+                self.config.zone(self.engine.settings.timezone),
+            ),
+            None => Gate::Open,
+        }
+    }
+
+    /// The job's calendar as the engine has it now.
+    fn job_calendar(&self) -> Option<Arc<Calendar>> {
+        let name = self.config.calendar.as_ref()?;
+        Some(self.engine.calendars.get(name).unwrap_or_else(|| {
             // Deleted under the job by hand (the API refuses it while a job uses it):
             // weekends stay closed.
             tracing::warn!(calendar = %name, "the job's calendar does not exist; only weekends are closed");
-            std::sync::Arc::new(Calendar::weekends_only(name))
-        });
-        (self.timing).gate(&calendar, self.config.calendar_mode, due, zone)
+            Arc::new(Calendar::weekends_only(name))
+        }))
+    }
+
+    /// `next_open_day` after a restart: the earliest fire that the instants from `from` up to
+    /// `now` (passed while no process ran the job) moved to after `now`; it is kept.
+    pub(super) fn moved_ahead(
+        &self,
+        from: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        /// Instants looked at at most.
+        const MAX_MISSED: usize = 10_000;
+        if self.config.calendar_mode != CalendarMode::NextOpenDay {
+            return None;
+        }
+        let calendar = self.job_calendar()?;
+        let (mode, zone) = (
+            self.config.calendar_mode,
+            self.config.zone(self.engine.settings.timezone),
+        );
+        let mut moved = None;
+        let mut instant = Some(from);
+        for _ in 0..MAX_MISSED {
+            let Some(due) = instant.filter(|due| *due <= now) else {
+                break;
+            };
+            if let Gate::Move { to, .. } = self.timing.gate(&calendar, mode, due, zone) {
+                moved = earliest(moved, Some(to).filter(|to| *to > now));
+            }
+            instant = self.timing.after(due);
+        }
+        moved
     }
 
     /// The instant `due` fell on a closed day (`gate` is not open): skip it, or move its fire
@@ -35,10 +77,9 @@ impl JobActor {
     /// the schedule still passes the gate when it comes: an edit that opens a day again fires
     /// its instants, and an open fire before the moved one takes its place.
     pub(super) fn closed_day(&mut self, ctx: &mut Context<Self>, due: DateTime<Utc>, gate: Gate) {
-        if self.moved == Some(due) {
-            // The moved fire itself fell on a closed day (the calendar changed): decided anew.
-            self.moved = None;
-        }
+        // The moved fire itself fell on a closed day (the calendar changed): it is decided
+        // anew. One before it is stale (passed while the job waited for a slot).
+        self.moved = self.moved.filter(|moved| *moved > due);
         let regular = if self.catching_up {
             self.timing.after(due)
         } else {

@@ -80,25 +80,29 @@ impl JobActor {
                             written: true,
                         });
                         self.start_run(ctx, fire);
+                        // A missed instant moved onto this one (or before it) folds into it.
+                        moved = moved.filter(|moved| *moved > row.due_at);
                     }
                 },
-                Adopted::Skip { row, late } => {
-                    self.telemetry.missed("skipped", 1);
-                    let why = if late > grace {
-                        "later than the grace period"
-                    } else {
-                        "the job's misfire policy is skip"
-                    };
-                    tracing::warn!(trigger_source = "scheduler", run_id = %row.run_id, missed_due_at = %row.due_at,
-                        late_ms = late.num_milliseconds(), why, "skipping a staged fire missed while down");
-                    self.persist(StateWrite::RunStatus {
-                        run_id: row.run_id,
-                        status: RunStatus::Skipped,
-                        started_at: None,
-                        finished_at: Some(now),
-                        error: Some(format!("missed while the service was down: {why}")),
-                    });
-                }
+                Adopted::Skip { row, late } => match self.calendar_gate(row.due_at) {
+                    // Its fire moved past now: kept.
+                    Gate::Move { to, .. } if to > now => {
+                        moved = earliest(moved, Some(to));
+                        self.persist(StateWrite::DeleteRun { run_id: row.run_id });
+                    }
+                    Gate::Skip(why) => self.skip_for_holiday(row.due_at, Some(row.run_id), why),
+                    _ => {
+                        self.telemetry.missed("skipped", 1);
+                        let why = if late > grace {
+                            "later than the grace period"
+                        } else {
+                            "the job's misfire policy is skip"
+                        };
+                        tracing::warn!(trigger_source = "scheduler", run_id = %row.run_id, missed_due_at = %row.due_at,
+                            late_ms = late.num_milliseconds(), why, "skipping a staged fire missed while down");
+                        self.skip_missed(&row, now, why);
+                    }
+                },
             }
         }
         match resumed.missed {
@@ -118,6 +122,8 @@ impl JobActor {
                 }
             },
             Some(Missed::Skipped { due, late }) => {
+                // A fire they moved off a closed day to after now is kept.
+                moved = earliest(moved, self.moved_ahead(due, now));
                 self.telemetry.missed("skipped", 1);
                 tracing::warn!(trigger_source = "scheduler", missed_due_at = %due, late_ms = late.num_milliseconds(),
                     policy = self.config.misfire_policy.as_str(),
@@ -144,5 +150,16 @@ impl JobActor {
         self.set_next_due(earliest(resumed.next_due, moved));
         self.restage(ctx, false);
         self.arm(ctx);
+    }
+
+    /// Records a staged run left by the previous process `skipped` for `why`.
+    fn skip_missed(&self, row: &RunRecord, now: chrono::DateTime<Utc>, why: &str) {
+        self.persist(StateWrite::RunStatus {
+            run_id: row.run_id,
+            status: RunStatus::Skipped,
+            started_at: None,
+            finished_at: Some(now),
+            error: Some(format!("missed while the service was down: {why}")),
+        });
     }
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use worker::TriggerSource;
 
+use super::closed_days::earliest;
 use super::messages::Wake;
 use super::resume::{self, Armed};
 use super::run_book::{Fire, StagedRun};
@@ -125,6 +126,9 @@ impl JobActor {
                         self.timing.next_after(due, now).0
                     }
                 };
+                // A fire moved off a closed day that is now past the grace goes the same way.
+                self.moved = self.moved.filter(|moved| *moved >= now - grace);
+                let next = earliest(next, self.moved);
                 self.next_due = next;
                 self.restage(ctx, false);
                 self.set_next_due(next);
@@ -231,13 +235,14 @@ impl JobActor {
         let old = std::mem::replace(&mut self.config, config);
         self.reload_queue_mode(ctx, &old);
         let config = &self.config;
-        let slots_changed = old.cron_expr != config.cron_expr
+        // What the instants are (a fire moved off a closed day is void when these change).
+        let instants_changed = old.cron_expr != config.cron_expr
             || old.interval_seconds != config.interval_seconds
             || old.reschedule_mode != config.reschedule_mode
-            || old.enabled != config.enabled
             || old.timezone != config.timezone
             || old.calendar != config.calendar
             || old.calendar_mode != config.calendar_mode;
+        let slots_changed = instants_changed || old.enabled != config.enabled;
         // A catch-up under a policy or grace that no longer holds ends: the schedule goes on
         // from now.
         let catch_up_ended = self.catching_up
@@ -272,9 +277,12 @@ impl JobActor {
             }
             _ => {
                 self.catching_up = false;
-                self.moved = None;
+                let now = Utc::now();
+                // A pause, a resume or a policy change keeps a fire moved off a closed day
+                // that is still ahead.
+                self.moved = self.moved.filter(|moved| !instants_changed && *moved > now);
                 self.scheduled()
-                    .then(|| self.timing.first_after(Utc::now()))
+                    .then(|| earliest(self.timing.first_after(now), self.moved))
                     .flatten()
             }
         };

@@ -199,9 +199,8 @@ pub(crate) fn upcoming_on(
         }
         if let Some((to, from, why)) = moved.take() {
             if regular.is_none_or(|due| to <= due) {
-                if regular == Some(to) {
-                    regular = timing.after(to);
-                }
+                // The schedule goes on after the moved fire (an interval anchors on it).
+                regular = timing.after(to);
                 instants.push(Upcoming {
                     at: to,
                     closed: Some(why),
