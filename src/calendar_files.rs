@@ -7,34 +7,45 @@ use std::path::Path;
 use anyhow::Context;
 
 /// The calendars of the `.toml` files in `dir`, by name (the file's stem), as JSON bodies.
-/// No directory (or an empty setting): none.
-pub fn read(dir: &str) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
+/// No directory (or an empty setting): none. A file that cannot be read or is not TOML is
+/// logged and left out: one bad file does not keep the service from starting.
+pub fn read(dir: &str) -> Vec<(String, serde_json::Value)> {
     if dir.is_empty() || !Path::new(dir).is_dir() {
         if !dir.is_empty() {
             tracing::debug!(dir, "no calendar directory");
         }
-        return Ok(Vec::new());
+        return Vec::new();
     }
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading the calendar directory {dir}"))?
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
-        .collect();
+    let mut paths: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(entries) => (entries.filter_map(|entry| entry.ok().map(|entry| entry.path())))
+            .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "toml"))
+            .collect(),
+        Err(error) => {
+            tracing::warn!(dir, %error, "the calendar directory cannot be read; no calendar file is loaded");
+            return Vec::new();
+        }
+    };
     paths.sort();
-    paths
-        .into_iter()
-        .map(|path| {
-            let name = (path.file_stem())
-                .and_then(|stem| stem.to_str())
-                .unwrap_or_default()
-                .to_string();
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading calendar file {}", path.display()))?;
-            let body: serde_json::Value = toml::from_str(&text)
-                .with_context(|| format!("calendar file {} is not valid TOML", path.display()))?;
-            Ok((name, body))
+    (paths.into_iter())
+        .filter_map(|path| match body_of(&path) {
+            Ok(body) => Some(body),
+            Err(error) => {
+                tracing::warn!(file = %path.display(), error = %format!("{error:#}"), "calendar file left out");
+                None
+            }
         })
         .collect()
+}
+
+/// A calendar file's name and body.
+fn body_of(path: &Path) -> anyhow::Result<(String, serde_json::Value)> {
+    let name = (path.file_stem())
+        .and_then(|stem| stem.to_str())
+        .context("the file name is not UTF-8")?
+        .to_string();
+    let text = std::fs::read_to_string(path).context("reading it")?;
+    let value: toml::Value = toml::from_str(&text).context("it is not valid TOML")?;
+    Ok((name, crate::cli::apply::toml_as_json(value)))
 }
 
 #[cfg(test)]
@@ -43,7 +54,7 @@ mod tests {
 
     #[test]
     fn the_shipped_krx_calendar_lists_weekdays_of_2025_to_2027() {
-        let files = super::read(concat!(env!("CARGO_MANIFEST_DIR"), "/config/calendars")).unwrap();
+        let files = super::read(concat!(env!("CARGO_MANIFEST_DIR"), "/config/calendars"));
         let (name, body) = (files.iter())
             .find(|(name, _)| name == "krx")
             .expect("krx.toml");
@@ -64,5 +75,20 @@ mod tests {
             .collect();
         assert!(weekend.is_empty(), "{weekend:?}");
         assert_eq!(krx.dates.len(), 51);
+    }
+
+    #[test]
+    fn unquoted_toml_dates_are_read_and_a_bad_file_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("desk.toml"),
+            "dates = [2026-09-24, \"2026-09-25\"]\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("broken.toml"), "dates = [\n").unwrap();
+        let files = super::read(dir.path().to_str().unwrap());
+        assert_eq!(files.len(), 1, "{files:?}");
+        let desk = actors::calendar::Calendar::from_body(&files[0].0, &files[0].1).unwrap();
+        assert_eq!(desk.dates.len(), 2);
     }
 }

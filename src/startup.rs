@@ -58,7 +58,7 @@ impl Application {
             "jennie-scheduler listening"
         );
         let jobs = JobService::new(store, engine.clone(), settings.scope);
-        let files = crate::calendar_files::read(&settings.calendars_dir)?;
+        let files = crate::calendar_files::read(&settings.calendars_dir);
         let seeded = (jobs.seed_calendars(files).await)
             .map_err(|error| anyhow::anyhow!("loading the calendar files: {error}"))?;
         if !seeded.is_empty() {

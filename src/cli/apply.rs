@@ -92,13 +92,31 @@ pub fn read_jobs_file(path: &Path) -> anyhow::Result<JobsFile> {
     Ok(JobsFile { scope, jobs })
 }
 
+/// A TOML value as JSON; a TOML date or time (`2026-09-24` written without quotes) becomes its
+/// text, as JSON has no dates.
+pub fn toml_as_json(value: toml::Value) -> Value {
+    match value {
+        toml::Value::String(text) => Value::String(text),
+        toml::Value::Integer(number) => Value::from(number),
+        toml::Value::Float(number) => Value::from(number),
+        toml::Value::Boolean(flag) => Value::Bool(flag),
+        toml::Value::Datetime(at) => Value::String(at.to_string()),
+        toml::Value::Array(items) => Value::Array(items.into_iter().map(toml_as_json).collect()),
+        toml::Value::Table(table) => Value::Object(
+            (table.into_iter())
+                .map(|(key, value)| (key, toml_as_json(value)))
+                .collect(),
+        ),
+    }
+}
+
 /// A JSON or TOML document (by extension) as JSON.
 pub fn read_document(path: &Path, text: &str) -> anyhow::Result<Value> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("toml") => {
             let value: toml::Value = toml::from_str(text)
                 .with_context(|| format!("{} is not valid TOML", path.display()))?;
-            Ok(serde_json::to_value(value)?)
+            Ok(toml_as_json(value))
         }
         _ => serde_json::from_str(text)
             .with_context(|| format!("{} is not valid JSON", path.display())),

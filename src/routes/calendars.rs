@@ -54,8 +54,9 @@ pub async fn put(
 
 #[utoipa::path(delete, path = "/calendars/{name}", tag = "calendars", security(("bearer" = [])),
     params(("name" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "Jobs use it (`calendar_in_use`)", body = ErrorBody)))]
+    responses((status = 204, description = "Deleted"), (status = 400, description = "Not a calendar name", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Jobs use it (`calendar_in_use`)", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(calendar = %path))]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -70,7 +71,8 @@ pub async fn delete(
     params(("name" = String, Path)),
     request_body(content = CalendarDatesInput),
     responses((status = 200, description = "The calendar with the dates added", body = CalendarBody),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Other edits kept landing (`edit_conflict`)", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(calendar = %path))]
 pub async fn add_dates(
     state: web::Data<AppState>,
@@ -87,7 +89,8 @@ pub async fn add_dates(
     params(("name" = String, Path), ("date" = String, Path, description = "YYYY-MM-DD")),
     responses((status = 200, description = "The calendar without the date", body = CalendarBody),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, description = "No such calendar, or the date is not listed", body = ErrorBody)))]
+        (status = 404, description = "No such calendar, or the date is not listed", body = ErrorBody),
+        (status = 409, description = "Other edits kept landing (`edit_conflict`)", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(calendar = %path.0, date = %path.1))]
 pub async fn remove_date(
     state: web::Data<AppState>,

@@ -40,7 +40,8 @@ pub async fn require_json(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    if is_change(request.method(), request.path()) {
+    // The path as the router matched it (percent-decoded): `/%6Aobs` is `/jobs`.
+    if is_change(request.method(), request.match_info().as_str()) {
         let content_type = request
             .headers()
             .get(header::CONTENT_TYPE)

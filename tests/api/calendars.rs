@@ -153,6 +153,34 @@ async fn calendars_are_managed_over_the_api_validated_and_audited(backend: Backe
         )
         .await;
     assert_eq!(text.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // A percent-encoded path is the same path to the guard as to the router.
+    for (method, path) in [
+        (Method::PUT, "/%63alendars/desk"),
+        (Method::POST, "/calendars/desk/%64ates"),
+        (Method::POST, "/%6Aobs"),
+    ] {
+        let encoded = app
+            .send_with(
+                method.clone(),
+                path,
+                &[("content-type", "text/plain")],
+                Some("{\"dates\": []}"),
+            )
+            .await;
+        assert_eq!(
+            encoded.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{method} {path}: {}",
+            encoded.body
+        );
+    }
+    let bad_name = app.send(Method::DELETE, "/calendars/KRX", None).await;
+    assert_eq!(
+        bad_name.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        bad_name.body
+    );
 
     // A job names an existing calendar, or is refused by field.
     let missing = app

@@ -236,26 +236,30 @@ impl JobService {
 
     /// Calendars from files (`name.toml` holding `dates`, and optionally `description` and
     /// `weekend`) that the scope does not have yet: written as given. Answers the names
-    /// written. A calendar the database has is left as it is: the API's edits win.
+    /// written. A calendar the database has is left as it is: the API's edits win. A file
+    /// that breaks a rule is logged and left out; only a database failure is an error.
     pub async fn seed_calendars(
         &self,
         files: Vec<(String, Value)>,
     ) -> Result<Vec<String>, ServiceError> {
         let mut written = Vec::new();
         for (name, body) in files {
-            let calendar = Calendar::from_body(&name, &body).map_err(|error| ValidationError {
-                message: format!("calendar file {name}.toml: {}", error.message),
-                ..error
-            })?;
+            let calendar = match Calendar::from_body(&name, &body) {
+                Ok(calendar) => calendar,
+                Err(error) => {
+                    tracing::warn!(calendar = %name, field = ?error.field, %error, "calendar file left out");
+                    continue;
+                }
+            };
             match self
                 .store
                 .save_calendar(self.scope, &calendar, Utc::now())
                 .await
             {
                 Ok(saved) => {
-                    self.engine.calendars().set(saved);
+                    self.engine.calendars().set(saved.clone());
                     self.engine.announce_calendar(&name);
-                    self.audit_calendar(&Actor::new("file"), "calendar_put", None, &calendar)
+                    self.audit_calendar(&Actor::new("file"), "calendar_put", None, &saved)
                         .await;
                     written.push(name);
                 }

@@ -460,8 +460,9 @@ function closedNote(instant) {
 function changes(entry) {
   const whole = (label, value) => h("details", {}, h("summary", {}, label), h("pre", {}, JSON.stringify(value, null, 1)));
   if (entry.action === "run_now") return h("code", {}, "run " + String((entry.after || {}).run_id).slice(0, 8) + ", params " + JSON.stringify((entry.after || {}).params || null));
-  if (!entry.before) return whole("created: the job as stored", entry.after);
-  if (!entry.after) return whole("deleted: the job as it was", entry.before);
+  const what = entry.job_id.startsWith("calendar:") ? "calendar" : "job";
+  if (!entry.before) return whole("created: the " + what + " as stored", entry.after);
+  if (!entry.after) return whole("deleted: the " + what + " as it was", entry.before);
   const keys = Object.keys(entry.after).filter((k) => JSON.stringify(entry.before[k]) !== JSON.stringify(entry.after[k]));
   const text = keys.map((k) => k + ": " + JSON.stringify(entry.before[k]) + " → " + JSON.stringify(entry.after[k])).join("; ") || "no change";
   return h("code", {}, text);
