@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::calendar::CalendarMode;
 
-mod input;
+pub(crate) mod input;
 
 pub use input::{ValidationError, CONFIG_FIELDS, MANAGED_FIELDS, MAX_JITTER_SECONDS};
 

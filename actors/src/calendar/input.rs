@@ -7,6 +7,7 @@ use chrono::{Datelike, NaiveDate};
 use serde_json::{Map, Value};
 
 use super::{Calendar, WEEKDAYS};
+use crate::job::input::as_object;
 use crate::job::ValidationError;
 
 /// The most dates one calendar lists.
@@ -56,16 +57,6 @@ pub fn date(field: &str, text: &str) -> Result<NaiveDate, ValidationError> {
                 format!("{field} must hold dates as YYYY-MM-DD (1970 to 2999), not '{shown}'"),
             )
         })
-}
-
-fn object(body: &Value) -> Result<&Map<String, Value>, ValidationError> {
-    body.as_object().ok_or_else(|| {
-        ValidationError::new(
-            "invalid_body",
-            "the request body must be a JSON object",
-            None,
-        )
-    })
 }
 
 fn only(fields: &Map<String, Value>, allowed: &[&str]) -> Result<(), ValidationError> {
@@ -118,7 +109,7 @@ impl Calendar {
     /// `dates` (required), `description`, and `weekend` (default `["sat", "sun"]`).
     pub fn from_body(name: &str, body: &Value) -> Result<Calendar, ValidationError> {
         let name = self::name("name", name)?;
-        let fields = object(body)?;
+        let fields = as_object(body)?;
         only(fields, &["dates", "description", "weekend"])?;
         let description = match fields.get("description") {
             None | Some(Value::Null) => None,
@@ -175,7 +166,7 @@ impl Calendar {
 
     /// The dates of a `POST /calendars/{name}/dates` body: `{"dates": [...]}`.
     pub fn dates_of(body: &Value) -> Result<BTreeSet<NaiveDate>, ValidationError> {
-        let fields = object(body)?;
+        let fields = as_object(body)?;
         only(fields, &["dates"])?;
         dates(fields.get("dates"))
     }

@@ -207,7 +207,8 @@ impl JobConfig {
     }
 }
 
-fn as_object(body: &Value) -> Result<&Map<String, Value>, ValidationError> {
+/// The request body as a JSON object (every job and calendar body is one).
+pub(crate) fn as_object(body: &Value) -> Result<&Map<String, Value>, ValidationError> {
     body.as_object().ok_or_else(|| {
         ValidationError::new(
             "invalid_body",

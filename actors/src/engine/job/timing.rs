@@ -73,6 +73,15 @@ impl Timing {
         }
     }
 
+    /// How far an instant is from its slot, whose day the calendar judges: a cron's jitter;
+    /// zero for an interval, whose instants are their own slots.
+    fn slot_jitter(&self) -> Duration {
+        match self {
+            Timing::Cron(_, _, jitter) => *jitter,
+            _ => Duration::zero(),
+        }
+    }
+
     /// The gate of `calendar` for `due`, an instant of this timing read in `zone`: a cron
     /// instant's day is its slot's (before the jitter), an interval instant's its own. A move
     /// lands on the schedule's first instant of the open day when that comes before the same
@@ -84,10 +93,7 @@ impl Timing {
         due: DateTime<Utc>,
         zone: Tz,
     ) -> Gate {
-        let jitter = match self {
-            Timing::Cron(_, _, jitter) => *jitter,
-            _ => Duration::zero(),
-        };
+        let jitter = self.slot_jitter();
         match calendar::gate(calendar, mode, due, jitter, zone) {
             Gate::Move { to, day_start, why } => Gate::Move {
                 to: (self.first_from(due, day_start))
@@ -237,10 +243,7 @@ pub(crate) fn upcoming_on(
                 }
                 // The other instants of a closed day move to later times of the same open
                 // day: the listing goes on with the next day's first instant.
-                let jitter = match &timing {
-                    Timing::Cron(_, _, jitter) => *jitter,
-                    _ => Duration::zero(),
-                };
+                let jitter = timing.slot_jitter();
                 if let Some(next_day) = calendar::start_of_day_after(due - jitter, job_zone) {
                     regular = timing.first_from(due, next_day + jitter);
                 }
